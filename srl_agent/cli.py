@@ -1,0 +1,47 @@
+"""The `srl-agent` command. Each subcommand lives in `srl_agent/commands/<name>.py` and imports heavy libraries
+only inside its handler, so `srl-agent --help` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from srl_agent import __version__
+
+# Subcommand modules, in --help order. Each defines `register(subparsers)`.
+COMMANDS = ("data", "env", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="srl-agent",
+        description="Train software-engineering agents with Supervised Reinforcement Learning (SRL).",
+    )
+    parser.add_argument("--version", action="version", version=f"srl-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"srl_agent.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from srl_agent.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        return args.func(args) or 0
+    except UserError as e:
+        print(f"srl-agent {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

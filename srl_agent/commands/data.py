@@ -1,0 +1,111 @@
+"""`srl-agent data convert | stats | formats`: expert trajectories → step-wise SRL instances."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    data = sub.add_parser("data", help="convert expert trajectories into step-wise SRL instances")
+    cmds = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
+    convert = cmds.add_parser("convert", help="write one SRL instance per expert action (JSONL or Parquet)")
+    _add_input_args(convert)
+    convert.add_argument("-o", "--output", required=True, help="output file: .jsonl or .parquet (loads with datasets.load_dataset)")
+    convert.add_argument("--include-unresolved", action="store_true", help="keep trajectories whose source marks them unresolved (dropped by default)")
+    convert.add_argument("--max-prompt-chars", type=int, help="drop instances whose prompt is longer (counted and reported)")
+    convert.add_argument("--max-prompt-tokens", type=int, help="drop instances whose templated prompt has more tokens (needs --tokenizer)")
+    convert.set_defaults(func=run_convert)
+
+    stats = cmds.add_parser("stats", help="trajectories, skips, steps, action types and prompt lengths")
+    _add_input_args(stats)
+    stats.set_defaults(func=run_stats)
+
+    formats = cmds.add_parser("formats", help="list the trajectory formats that can be read")
+    formats.set_defaults(func=run_formats)
+
+    data.set_defaults(func=lambda args: data.print_help() or 2)
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".json/.jsonl/.traj/.parquet files, directories, saved datasets or hub names")
+    p.add_argument("--format", help="force a reader instead of auto-detection (see `srl-agent data formats`)")
+    p.add_argument("--skip-bad", action="store_true", help="skip malformed records (counted and reported) instead of stopping")
+    p.add_argument("--history", type=int, default=2, metavar="K", help="expert (action, observation) pairs in each prompt; -1 = all (default: 2, the paper's)")
+    p.add_argument("--max-observation-chars", type=int, default=4000, help="truncate each observation to this length, with a marker (default: 4000)")
+    p.add_argument("--tokenizer", help="Hugging Face tokenizer name/path, or 'tiny', for token counts and --max-prompt-tokens")
+
+
+def _prompt_config(args: argparse.Namespace) -> Any:
+    from srl_agent.data.prompts import PromptConfig
+    from srl_agent.errors import UserError
+
+    try:
+        return PromptConfig(history_window=args.history, max_observation_chars=args.max_observation_chars)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
+def _reader(args: argparse.Namespace) -> Any:
+    from srl_agent.errors import UserError
+    from srl_agent.readers import read_trajectories, reader_names
+
+    if args.format and args.format not in reader_names():
+        raise UserError(f"unknown --format {args.format!r}; choose one of: {', '.join(reader_names())}")
+    return read_trajectories(args.inputs, format=args.format, skip_bad=args.skip_bad)
+
+
+def _report_skips(result: Any) -> None:
+    for error in result.errors[:20]:
+        print(f"skipped: {error}", file=sys.stderr)
+    if len(result.errors) > 20:
+        print(f"skipped: … and {len(result.errors) - 20} more", file=sys.stderr)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from srl_agent.data.instances import ConvertConfig, ConvertReport, build_instances, write_instances
+
+    config = ConvertConfig(
+        prompt=_prompt_config(args),
+        only_resolved=not args.include_unresolved,
+        max_prompt_chars=args.max_prompt_chars,
+        max_prompt_tokens=args.max_prompt_tokens,
+        tokenizer=args.tokenizer,
+    )
+    result = _reader(args)
+    report = ConvertReport()
+    trajectories = tqdm(result, desc="trajectories", unit="traj", disable=None, file=sys.stderr)
+    write_instances(build_instances(trajectories, config, report), args.output)
+    _report_skips(result)
+    for line in report.lines() + [f"records skipped ({r}): {n}" for r, n in sorted(result.skipped.items())]:
+        print(line)
+    print(f"wrote {args.output}")
+    if report.instances == 0:
+        print("error: no instances written (see the drop counts above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from srl_agent.data.instances import token_counter
+    from srl_agent.data.stats import collect_stats
+
+    result = _reader(args)
+    count = token_counter(args.tokenizer) if args.tokenizer else None
+    stats = collect_stats(result, _prompt_config(args), count)
+    _report_skips(result)
+    print("\n".join(stats.lines(result.skipped)))
+    return 0
+
+
+def run_formats(args: argparse.Namespace) -> int:
+    from srl_agent.readers import all_readers
+
+    for reader in all_readers():
+        doc = (type(reader).__doc__ or "").strip().splitlines()
+        print(f"{reader.name:<28} {doc[0] if doc else ''}")
+    return 0

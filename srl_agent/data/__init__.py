@@ -1,0 +1,1 @@
+"""Expert trajectories → step-wise SRL instances (prompts, targets) and dataset statistics."""

@@ -1,0 +1,212 @@
+"""Step-wise SRL instances: one per expert action.
+
+A trajectory with N actions yields N instances; instance k (0-based) has the issue and the expert's steps < k as
+context and the expert's action k as the target. (The paper's §4.2 writes k = 1..N-1, which would drop the last
+action; we keep every action, including the final submit, since each is a decision the policy must learn.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srl_agent.actions import action_type, render_action
+from srl_agent.data.prompts import PromptConfig, build_messages
+from srl_agent.errors import UserError
+from srl_agent.trajectory import Trajectory
+
+
+@dataclass(frozen=True, slots=True)
+class SRLInstance:
+    """One training prompt. Written as one JSONL/Parquet row; `prompt` is a chat message list (TRL's conversational
+    format) and `expert_action` the canonical target text that the reward compares against."""
+
+    prompt: tuple[dict[str, str], ...]
+    expert_action: str
+    instance_id: str
+    step_index: int
+    num_steps: int
+    action_type: str
+    source_format: str
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["prompt"] = list(self.prompt)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SRLInstance:
+        return cls(**{**row, "prompt": tuple(row["prompt"])})
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertConfig:
+    """Options of `srl-agent data convert`."""
+
+    prompt: PromptConfig = PromptConfig()
+    only_resolved: bool = True
+    """Drop trajectories whose source records `resolved = False` (those that do not say are kept)."""
+    max_prompt_chars: int | None = None
+    """Drop instances whose prompt (all message contents) is longer than this many characters."""
+    max_prompt_tokens: int | None = None
+    """Drop instances whose chat-templated prompt exceeds this many tokens of `tokenizer` (needs `tokenizer`)."""
+    tokenizer: str | None = None
+    """Hugging Face name or local path of the tokenizer for `max_prompt_tokens`."""
+
+    def __post_init__(self) -> None:
+        if self.max_prompt_tokens is not None and not self.tokenizer:
+            raise UserError("--max-prompt-tokens needs --tokenizer NAME|PATH (the tokenizer of the model you will train)")
+
+
+def trajectory_instances(traj: Trajectory, prompt: PromptConfig = PromptConfig()) -> Iterator[SRLInstance]:
+    """The N instances of an N-action trajectory, in step order."""
+    n = len(traj.steps)
+    for k, step in enumerate(traj.steps):
+        yield SRLInstance(
+            prompt=tuple(build_messages(traj.problem_statement, traj.steps[:k], prompt)),
+            expert_action=render_action(step.action),
+            instance_id=traj.instance_id,
+            step_index=k,
+            num_steps=n,
+            action_type=action_type(step.action),
+            source_format=traj.source_format,
+        )
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion kept and dropped, and why. Nothing is dropped without being counted here."""
+
+    trajectories: int = 0
+    instances: int = 0
+    dropped_trajectories: Counter[str] = field(default_factory=Counter)
+    dropped_instances: Counter[str] = field(default_factory=Counter)
+    action_types: Counter[str] = field(default_factory=Counter)
+
+    def lines(self) -> list[str]:
+        out = [f"trajectories used: {self.trajectories}", f"instances written: {self.instances}"]
+        out += [f"trajectories dropped ({reason}): {n}" for reason, n in sorted(self.dropped_trajectories.items())]
+        out += [f"instances dropped ({reason}): {n}" for reason, n in sorted(self.dropped_instances.items())]
+        return out
+
+
+def _prompt_chars(instance: SRLInstance) -> int:
+    return sum(len(m["content"]) for m in instance.prompt)
+
+
+def token_counter(tokenizer_name: str) -> Callable[[list[dict[str, str]]], int]:
+    """Count chat-templated prompt tokens with a Hugging Face tokenizer (or "tiny", the built-in test tokenizer)."""
+    if tokenizer_name == "tiny":
+        from srl_agent.models.tiny import tiny_tokenizer
+
+        tokenizer = tiny_tokenizer()
+    else:
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as e:
+            raise UserError("token-length filtering needs transformers: pip install 'srl-agent[tokenize]'") from e
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
+        except OSError as e:
+            raise UserError(f"cannot load tokenizer {tokenizer_name!r} ({e.__class__.__name__}); offline, pass a local directory") from e
+
+    def count(messages: list[dict[str, str]]) -> int:
+        if tokenizer.chat_template:
+            return len(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+        return len(tokenizer("\n".join(m["content"] for m in messages))["input_ids"])
+
+    return count
+
+
+def build_instances(trajectories: Iterable[Trajectory], config: ConvertConfig, report: ConvertReport) -> Iterator[SRLInstance]:
+    """Apply the filters of `config` and yield the kept instances, counting everything dropped in `report`."""
+    count_tokens = token_counter(config.tokenizer) if config.max_prompt_tokens is not None else None
+    for traj in trajectories:
+        if config.only_resolved and traj.resolved is False:
+            report.dropped_trajectories["not resolved"] += 1
+            continue
+        if not traj.steps:
+            report.dropped_trajectories["no actions"] += 1
+            continue
+        report.trajectories += 1
+        for inst in trajectory_instances(traj, config.prompt):
+            if config.max_prompt_chars is not None and _prompt_chars(inst) > config.max_prompt_chars:
+                report.dropped_instances[f"prompt > {config.max_prompt_chars} chars"] += 1
+                continue
+            if count_tokens is not None and count_tokens(list(inst.prompt)) > config.max_prompt_tokens:  # type: ignore[operator]
+                report.dropped_instances[f"prompt > {config.max_prompt_tokens} tokens"] += 1
+                continue
+            report.instances += 1
+            report.action_types[inst.action_type] += 1
+            yield inst
+
+
+def write_instances(instances: Iterable[SRLInstance], out: str | Path) -> None:
+    """Write JSONL or Parquet, by the file extension; both load with `datasets.load_dataset`."""
+    path = Path(out)
+    if path.suffix not in (".jsonl", ".parquet"):
+        raise UserError(f"{path}: output must end in .jsonl or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        with path.open("w", encoding="utf-8") as f:
+            for inst in instances:
+                f.write(json.dumps(inst.to_row(), ensure_ascii=False) + "\n")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    batch: list[dict[str, Any]] = []
+    try:
+        for inst in instances:
+            batch.append(inst.to_row())
+            if len(batch) == 1024:
+                writer = _write_batch(writer, batch, path, pa, pq)
+                batch = []
+        if batch or writer is None:
+            writer = _write_batch(writer, batch, path, pa, pq)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+_SCHEMA_FIELDS = [
+    ("prompt", "messages"),
+    ("expert_action", "string"),
+    ("instance_id", "string"),
+    ("step_index", "int64"),
+    ("num_steps", "int64"),
+    ("action_type", "string"),
+    ("source_format", "string"),
+]
+
+
+def _write_batch(writer: Any, rows: list[dict[str, Any]], path: Path, pa: Any, pq: Any) -> Any:
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    types = {"messages": pa.list_(message), "string": pa.string(), "int64": pa.int64()}
+    schema = pa.schema([(name, types[kind]) for name, kind in _SCHEMA_FIELDS])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    if writer is None:
+        writer = pq.ParquetWriter(path, schema)
+    writer.write_table(table)
+    return writer
+
+
+def read_instances(path: str | Path) -> Iterator[SRLInstance]:
+    """Read instances written by `write_instances` (JSONL or Parquet)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches():
+            for row in batch.to_pylist():
+                yield SRLInstance.from_row(row)
+        return
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield SRLInstance.from_row(json.loads(line))

@@ -1,0 +1,140 @@
+"""Load the policy (and its tokenizer) by Hugging Face name, local path, or "tiny"; wrap it for LoRA or full training.
+
+    spec = ModelSpec(name="Qwen/Qwen2.5-Coder-7B-Instruct", finetune="lora", dtype="bfloat16")
+    model, tokenizer = load_policy(spec)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from srl_agent.errors import UserError
+
+Finetune = Literal["full", "lora"]
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """What to load and how to train it (the model fields of the train config)."""
+
+    name: str = "tiny"
+    finetune: Finetune = "full"
+    dtype: str = "auto"
+    gradient_checkpointing: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: str = "all-linear"
+    seed: int = 0  # initialises the tiny model
+
+
+def resolve_dtype(dtype: str) -> Any:
+    """"auto" is bf16 on a GPU (the paper's setting) and fp32 on CPU (bf16 matmuls are slow and imprecise there)."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if dtype not in DTYPES:
+        raise UserError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return getattr(torch, dtype)
+
+
+def _offline_hint(name: str, error: Exception) -> UserError:
+    return UserError(
+        f"cannot load model {name!r}: it is not a local directory and fetching it from the Hugging Face Hub failed "
+        f"({error.__class__.__name__}). Offline, download it elsewhere (`huggingface-cli download {name} --local-dir DIR`) "
+        f"and pass --model DIR, or use --model tiny for the built-in test model"
+    )
+
+
+def load_tokenizer(name: str) -> Any:
+    """The tokenizer for `name`, with left padding (batched generation) and a pad token."""
+    if name == "tiny":
+        from srl_agent.models.tiny import tiny_tokenizer
+
+        return tiny_tokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        raise _offline_hint(name, e) from e
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        raise UserError(f"tokenizer of {name!r} has no chat template; use an instruct/chat model (e.g. Qwen/Qwen2.5-Coder-7B-Instruct)")
+    return tokenizer
+
+
+def load_base_model(name: str, dtype: str = "auto", seed: int = 0, tokenizer: Any | None = None) -> Any:
+    """The plain causal LM (no adapter): used for the policy, the frozen KL reference and checkpoint tests."""
+    torch_dtype = resolve_dtype(dtype)
+    if name == "tiny":
+        from srl_agent.models.tiny import tiny_model
+
+        return tiny_model(tokenizer, seed=seed).to(torch_dtype)
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
+    except (OSError, ValueError) as e:
+        if Path(name).is_dir():
+            raise UserError(f"cannot load model from {name}: {e}") from e
+        raise _offline_hint(name, e) from e
+    return model
+
+
+def load_policy(spec: ModelSpec) -> tuple[Any, Any]:
+    """(model, tokenizer): the trainable policy, LoRA-wrapped when spec.finetune == "lora", in train mode."""
+    tokenizer = load_tokenizer(spec.name)
+    model = load_base_model(spec.name, spec.dtype, spec.seed, tokenizer)
+    if spec.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if spec.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        target = spec.lora_target_modules
+        lora = LoraConfig(
+            r=spec.lora_r,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=spec.lora_dropout,
+            target_modules=target if target == "all-linear" else [m.strip() for m in target.split(",")],
+            task_type="CAUSAL_LM",
+        )
+        if spec.gradient_checkpointing:
+            model.enable_input_require_grads()  # checkpointed LoRA needs a grad path from the (frozen) embeddings
+        model = get_peft_model(model, lora)
+    elif spec.finetune != "full":
+        raise UserError(f"finetune must be 'full' or 'lora', got {spec.finetune!r}")
+    model.train()
+    return model, tokenizer
+
+
+def is_peft(model: Any) -> bool:
+    return hasattr(model, "peft_config")
+
+
+@contextmanager
+def merged_weights(model: Any) -> Iterator[Iterator[tuple[str, Any]]]:
+    """(name, tensor) pairs of the full weights under the base model's names, LoRA merged in place for the duration
+    (no copy of a 7B model): consume them inside the `with` block, e.g. to sync vLLM."""
+    if not is_peft(model):
+        yield iter(model.state_dict().items())
+        return
+    model.merge_adapter()
+    try:
+        prefix = "base_model.model."
+        yield (
+            (name.removeprefix(prefix).replace(".base_layer.", "."), tensor)
+            for name, tensor in model.state_dict().items()
+            if "lora_" not in name
+        )
+    finally:
+        model.unmerge_adapter()

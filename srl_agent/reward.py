@@ -1,0 +1,169 @@
+"""The SRL reward: how close the policy's next action is to the expert's.
+
+The policy writes `<think>…</think>` and then exactly one action in the canonical function-call form. The thought is
+never scored; the action is compared with the expert's canonical action text:
+
+    r = SequenceMatcher(None, pred, expert, autojunk=False).ratio()  = 2M / T  in [0, 1]
+    r = -1 (the format penalty) when the completion is malformed.
+
+`autojunk=False` matters: with the default, characters frequent in strings of >= 200 characters are ignored and a
+1,000-character string against itself with 3 insertions scores 0.50 instead of 0.998. The argument order is fixed to
+(pred, expert) because ratio() is not symmetric.
+
+    >>> from srl_agent.reward import srl_reward
+    >>> srl_reward("<think>list files</think>\\n<function=bash>\\n<parameter=command>ls</parameter>\\n</function>",
+    ...            "<function=bash>\\n<parameter=command>ls -a</parameter>\\n</function>")  # doctest: +ELLIPSIS
+    0.976
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from srl_agent.actions import CORE_TOOLS, Action, ActionParseError, Bash, Edit, parse_action, render_action, tool_name
+
+RewardMode = Literal["difflib", "rapidfuzz", "action"]
+REWARD_MODES: tuple[str, ...] = ("difflib", "rapidfuzz", "action")
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+class FormatError(ValueError):
+    """The completion does not follow `<think>…</think>` + one canonical action."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCompletion:
+    thought: str
+    action: Action
+    action_text: str  # canonical rendering of `action`
+
+
+def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS) -> ParsedCompletion:
+    """Split a completion into thought and action; raise FormatError on any deviation from the format."""
+    text = completion.strip()
+    if not text:
+        raise FormatError("empty completion")
+    if not text.startswith(THINK_OPEN):
+        raise FormatError("completion must start with <think>")
+    # Exactly one think block: a second <think> or a </think> smuggled into the action would let the policy hide
+    # reasoning inside the scored part (or vice versa).
+    if text.count(THINK_OPEN) != 1 or text.count(THINK_CLOSE) != 1:
+        raise FormatError(f"expected exactly one <think>…</think> block, found {text.count(THINK_OPEN)} open / {text.count(THINK_CLOSE)} close tags")
+    thought, _, action_text = text[len(THINK_OPEN) :].partition(THINK_CLOSE)
+    try:
+        action = parse_action(action_text)
+    except ActionParseError as e:
+        raise FormatError(f"action: {e}") from None
+    if tool_name(action) not in allowed_tools:
+        raise FormatError(f"unknown tool {tool_name(action)!r}; allowed: {sorted(allowed_tools)}")
+    return ParsedCompletion(thought.strip(), action, render_action(action))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Similarities between canonical action texts
+
+
+def difflib_ratio(pred: str, expert: str) -> float:
+    """The paper's 2M/T (Ratcliff/Obershelp matching blocks), autojunk off."""
+    return difflib.SequenceMatcher(None, pred, expert, autojunk=False).ratio()
+
+
+def rapidfuzz_ratio(pred: str, expert: str) -> float:
+    """Indel similarity 2·LCS/T (rapidfuzz, C++). LCS >= difflib's M, so this is >= difflib_ratio, usually close."""
+    from rapidfuzz.fuzz import ratio
+
+    return ratio(pred, expert) / 100.0
+
+
+_WS = re.compile(r"\s+")
+
+
+def _normalise_bash(command: str) -> str:
+    """Whitespace and quoting do not change what most commands do: `grep -n 'foo' x` == `grep -n foo  x`."""
+    try:
+        return shlex.join(shlex.split(command, comments=False, posix=True))
+    except ValueError:  # unbalanced quotes: fall back to whitespace normalisation
+        return _WS.sub(" ", command.strip())
+
+
+def action_similarity(pred: Action, expert: Action) -> float:
+    """Action-aware similarity (beyond the paper): a different tool scores 0; edits need the same sub-command and
+    average the similarity of path and of each text argument; bash compares normalised commands."""
+    if tool_name(pred) != tool_name(expert):
+        return 0.0
+    if isinstance(pred, Bash) and isinstance(expert, Bash):
+        return difflib_ratio(_normalise_bash(pred.command), _normalise_bash(expert.command))
+    if isinstance(pred, Edit) and isinstance(expert, Edit):
+        if pred.command != expert.command:
+            return 0.0
+        parts = [difflib_ratio(pred.path, expert.path)]
+        for field in ("file_text", "old_str", "new_str", "insert_line", "view_range"):
+            a, b = getattr(pred, field), getattr(expert, field)
+            if a is not None or b is not None:
+                parts.append(difflib_ratio("" if a is None else str(a), "" if b is None else str(b)))
+        return sum(parts) / len(parts)
+    return difflib_ratio(render_action(pred), render_action(expert))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The reward
+
+
+def srl_reward(completion: str, expert: str, *, mode: RewardMode = "difflib", format_penalty: float = -1.0) -> float:
+    """Score one completion against the expert's canonical action text.
+
+    Returns `format_penalty` for malformed completions, else a similarity in [0, 1] (see `mode`).
+    The expert's own tool is always allowed, so targets that use a non-core tool (e.g. SWE-agent `edit`) are reachable.
+    """
+    expert_action = parse_action(expert)
+    try:
+        parsed = parse_completion(completion, CORE_TOOLS | {tool_name(expert_action)})
+    except FormatError:
+        return format_penalty
+    if mode == "difflib":
+        return difflib_ratio(parsed.action_text, render_action(expert_action))
+    if mode == "rapidfuzz":
+        return rapidfuzz_ratio(parsed.action_text, render_action(expert_action))
+    if mode == "action":
+        return action_similarity(parsed.action, expert_action)
+    raise ValueError(f"unknown reward mode {mode!r}; choose one of {REWARD_MODES}")
+
+
+def _completion_text(completion: Any) -> str:
+    """TRL passes strings for standard datasets and [{"role": "assistant", "content": ...}] for conversational ones."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
+
+
+def srl_rewards(completions: Sequence[Any], experts: Sequence[str], *, mode: RewardMode = "difflib", format_penalty: float = -1.0) -> list[float]:
+    """Batched `srl_reward` over parallel lists."""
+    if len(completions) != len(experts):
+        raise ValueError(f"{len(completions)} completions but {len(experts)} expert actions")
+    return [srl_reward(_completion_text(c), e, mode=mode, format_penalty=format_penalty) for c, e in zip(completions, experts)]
+
+
+def make_trl_reward(mode: RewardMode = "difflib", format_penalty: float = -1.0, column: str = "expert_action") -> Callable[..., list[float]]:
+    """A reward function with TRL `GRPOTrainer`'s signature, reading the expert action from a dataset column.
+
+        trainer = GRPOTrainer(model=..., reward_funcs=[make_trl_reward()], train_dataset=load_dataset("json", data_files="srl.jsonl")["train"])
+    """
+
+    def srl_reward_func(completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        if column not in kwargs:
+            raise KeyError(f"the dataset needs an {column!r} column (as written by `srl-agent data convert`)")
+        return srl_rewards(completions, kwargs[column], mode=mode, format_penalty=format_penalty)
+
+    srl_reward_func.__name__ = f"srl_reward_{mode}"
+    return srl_reward_func
+
+
+srl_reward_func = make_trl_reward()
