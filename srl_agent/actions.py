@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 EditCommand = Literal["view", "create", "str_replace", "insert", "undo_edit"]
 EDIT_COMMANDS: tuple[str, ...] = ("view", "create", "str_replace", "insert", "undo_edit")
@@ -72,7 +72,7 @@ class ToolCall:
     arguments: tuple[tuple[str, str], ...] = ()
 
 
-Action = Union[Bash, Edit, Submit, ToolCall]
+Action = Bash | Edit | Submit | ToolCall
 
 
 def action_type(action: Action) -> str:
@@ -244,7 +244,7 @@ def parse_action(text: str) -> Action:
     pos = 0
     for m in _PARAM_RE.finditer(body):
         if body[pos : m.start()].strip():
-            raise ActionParseError(f"unexpected text between parameters: {body[pos:m.start()].strip()[:40]!r}")
+            raise ActionParseError(f"unexpected text between parameters: {body[pos : m.start()].strip()[:40]!r}")
         params.append((m.group(1), _unwrap(m.group(2))))
         pos = m.end()
     if body[pos:].strip():

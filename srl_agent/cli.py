@@ -10,7 +10,7 @@ import sys
 from srl_agent import __version__
 
 # Subcommand modules, in --help order. Each defines `register(subparsers)`.
-COMMANDS = ("data", "env", "bench")
+COMMANDS = ("data", "train", "env", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

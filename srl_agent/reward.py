@@ -54,7 +54,9 @@ def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS
     # Exactly one think block: a second <think> or a </think> smuggled into the action would let the policy hide
     # reasoning inside the scored part (or vice versa).
     if text.count(THINK_OPEN) != 1 or text.count(THINK_CLOSE) != 1:
-        raise FormatError(f"expected exactly one <think>…</think> block, found {text.count(THINK_OPEN)} open / {text.count(THINK_CLOSE)} close tags")
+        raise FormatError(
+            f"expected exactly one <think>…</think> block, found {text.count(THINK_OPEN)} open / {text.count(THINK_CLOSE)} close tags"
+        )
     thought, _, action_text = text[len(THINK_OPEN) :].partition(THINK_CLOSE)
     try:
         action = parse_action(action_text)
@@ -144,17 +146,24 @@ def _completion_text(completion: Any) -> str:
     raise TypeError(f"cannot read a completion of type {type(completion).__name__}")
 
 
-def srl_rewards(completions: Sequence[Any], experts: Sequence[str], *, mode: RewardMode = "difflib", format_penalty: float = -1.0) -> list[float]:
+def srl_rewards(
+    completions: Sequence[Any], experts: Sequence[str], *, mode: RewardMode = "difflib", format_penalty: float = -1.0
+) -> list[float]:
     """Batched `srl_reward` over parallel lists."""
     if len(completions) != len(experts):
         raise ValueError(f"{len(completions)} completions but {len(experts)} expert actions")
-    return [srl_reward(_completion_text(c), e, mode=mode, format_penalty=format_penalty) for c, e in zip(completions, experts)]
+    return [
+        srl_reward(_completion_text(c), e, mode=mode, format_penalty=format_penalty)
+        for c, e in zip(completions, experts, strict=True)
+    ]
 
 
-def make_trl_reward(mode: RewardMode = "difflib", format_penalty: float = -1.0, column: str = "expert_action") -> Callable[..., list[float]]:
+def make_trl_reward(
+    mode: RewardMode = "difflib", format_penalty: float = -1.0, column: str = "expert_action"
+) -> Callable[..., list[float]]:
     """A reward function with TRL `GRPOTrainer`'s signature, reading the expert action from a dataset column.
 
-        trainer = GRPOTrainer(model=..., reward_funcs=[make_trl_reward()], train_dataset=load_dataset("json", data_files="srl.jsonl")["train"])
+    trainer = GRPOTrainer(model=..., reward_funcs=[make_trl_reward()], train_dataset=load_dataset("json", data_files="srl.jsonl")["train"])
     """
 
     def srl_reward_func(completions: Sequence[Any], **kwargs: Any) -> list[float]:

@@ -44,7 +44,9 @@ def test_canonical_text_is_the_in_text_function_form():
 def test_aliases_normalise_to_core_tools():
     assert parse_action("<function=execute_bash><parameter=command>\npwd\n</parameter></function>") == Bash("pwd")
     assert parse_action("<function=finish>\n</function>") == Submit()
-    assert action_from_call("str_replace_editor", {"command": "view", "path": "/a", "view_range": [3, 9]}) == Edit("view", "/a", view_range=(3, 9))
+    assert action_from_call("str_replace_editor", {"command": "view", "path": "/a", "view_range": [3, 9]}) == Edit(
+        "view", "/a", view_range=(3, 9)
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,14 +54,23 @@ def test_aliases_normalise_to_core_tools():
     [
         ("", "no <function"),
         ("ls -la", "no <function"),
-        ("<function=bash><parameter=command>ls</parameter></function>\n<function=bash><parameter=command>pwd</parameter></function>", "exactly one"),
+        (
+            "<function=bash><parameter=command>ls</parameter></function>\n<function=bash><parameter=command>pwd</parameter></function>",
+            "exactly one",
+        ),
         ("I will list. <function=bash><parameter=command>ls</parameter></function>", "outside"),
         ("<function=bash><parameter=command>ls</parameter>", "no <function"),
         ("<function=bash>stray<parameter=command>ls</parameter></function>", "unexpected text"),
         ("<function=bash></function>", "needs a 'command'"),
-        ("<function=str_replace_editor><parameter=command>delete</parameter><parameter=path>/a</parameter></function>", "must be one of"),
+        (
+            "<function=str_replace_editor><parameter=command>delete</parameter><parameter=path>/a</parameter></function>",
+            "must be one of",
+        ),
         ("<function=str_replace_editor><parameter=command>view</parameter></function>", "needs a 'path'"),
-        ("<function=str_replace_editor><parameter=command>view</parameter><parameter=path>/a</parameter><parameter=view_range>1-3</parameter></function>", "view_range"),
+        (
+            "<function=str_replace_editor><parameter=command>view</parameter><parameter=path>/a</parameter><parameter=view_range>1-3</parameter></function>",
+            "view_range",
+        ),
         ("<function=bash><parameter=command>ls</parameter><parameter=command>pwd</parameter></function>", "repeated"),
     ],
 )

@@ -111,7 +111,11 @@ def test_unresolved_trajectories_are_dropped_and_counted(traj_dir, tmp_path, cap
 def test_bad_input_is_one_line_with_file_and_line(tmp_path, content, expected):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(content)
-    proc = subprocess.run([sys.executable, "-m", "srl_agent.cli", "data", "convert", str(bad), "-o", str(tmp_path / "o.jsonl")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "srl_agent.cli", "data", "convert", str(bad), "-o", str(tmp_path / "o.jsonl")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -121,7 +125,9 @@ def test_truncated_json_file(tmp_path, traj_dir):
     src = (traj_dir / "swe-agent" / "demo_function_calling_simple.traj").read_text()
     bad = tmp_path / "cut.traj"
     bad.write_text(src[: len(src) // 2])
-    proc = subprocess.run([sys.executable, "-m", "srl_agent.cli", "data", "stats", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "srl_agent.cli", "data", "stats", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "cut.traj:" in proc.stderr and "truncated" in proc.stderr
 
 
@@ -130,8 +136,19 @@ def test_skip_bad_counts_and_continues(tmp_path, traj_dir):
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"foo": 1}) + "\n" + json.dumps(good) + "\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "srl_agent.cli", "data", "convert", str(mixed), "-o", str(tmp_path / "o.jsonl"), "--skip-bad"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "srl_agent.cli",
+            "data",
+            "convert",
+            str(mixed),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            "--skip-bad",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert "trajectories used: 2" in proc.stdout
@@ -147,7 +164,9 @@ def test_unknown_format_flag(tmp_path):
 
 
 def test_help_is_fast():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "srl_agent.cli", "--help"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "srl_agent.cli", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0
     imported = proc.stderr
     for heavy in ("torch", "transformers", "datasets", "docker", "swebench", "pyarrow"):

@@ -61,9 +61,9 @@ def test_equivalent_encodings_score_identically():
         LS,  # no think block
         f"Sure! <think>x</think>{LS}",  # text before think
         f"<think>x</think>{LS}\n{LS}",  # two actions
-        f"<think>x</think><function=rm_rf><parameter=path>/</parameter></function>",  # unknown tool
+        "<think>x</think><function=rm_rf><parameter=path>/</parameter></function>",  # unknown tool
         f"<think>x{LS}",  # unclosed think
-        f"<think>x</think><function=bash><parameter=command>ls</parameter>",  # unclosed function
+        "<think>x</think><function=bash><parameter=command>ls</parameter>",  # unclosed function
         f"<think>x</think>{LS.replace('ls', 'ls </think>')}",  # </think> smuggled into the action
         f"<think>a</think><think>b</think>{LS}",  # two think blocks
         "<think>x</think>",  # no action
@@ -115,6 +115,10 @@ def test_batched_and_trl_signature():
     assert srl_rewards(completions, experts) == [1.0, -1.0, 1.0]
     reward_func = make_trl_reward()
     # TRL calls reward_func(prompts=..., completions=..., completion_ids=..., **dataset_columns)
-    assert reward_func(prompts=["p"] * 3, completions=completions, completion_ids=[[1]] * 3, expert_action=experts) == [1.0, -1.0, 1.0]
+    assert reward_func(prompts=["p"] * 3, completions=completions, completion_ids=[[1]] * 3, expert_action=experts) == [
+        1.0,
+        -1.0,
+        1.0,
+    ]
     with pytest.raises(KeyError, match="expert_action"):
         reward_func(completions=completions)

@@ -13,10 +13,22 @@ def register(sub: Any) -> None:
 
     convert = cmds.add_parser("convert", help="write one SRL instance per expert action (JSONL or Parquet)")
     _add_input_args(convert)
-    convert.add_argument("-o", "--output", required=True, help="output file: .jsonl or .parquet (loads with datasets.load_dataset)")
-    convert.add_argument("--include-unresolved", action="store_true", help="keep trajectories whose source marks them unresolved (dropped by default)")
-    convert.add_argument("--max-prompt-chars", type=int, help="drop instances whose prompt is longer (counted and reported)")
-    convert.add_argument("--max-prompt-tokens", type=int, help="drop instances whose templated prompt has more tokens (needs --tokenizer)")
+    convert.add_argument(
+        "-o", "--output", required=True, help="output file: .jsonl or .parquet (loads with datasets.load_dataset)"
+    )
+    convert.add_argument(
+        "--include-unresolved",
+        action="store_true",
+        help="keep trajectories whose source marks them unresolved (dropped by default)",
+    )
+    convert.add_argument(
+        "--max-prompt-chars", type=int, help="drop instances whose prompt is longer (counted and reported)"
+    )
+    convert.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        help="drop instances whose templated prompt has more tokens (needs --tokenizer)",
+    )
     convert.set_defaults(func=run_convert)
 
     stats = cmds.add_parser("stats", help="trajectories, skips, steps, action types and prompt lengths")
@@ -30,12 +42,32 @@ def register(sub: Any) -> None:
 
 
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".json/.jsonl/.traj/.parquet files, directories, saved datasets or hub names")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=".json/.jsonl/.traj/.parquet files, directories, saved datasets or hub names",
+    )
     p.add_argument("--format", help="force a reader instead of auto-detection (see `srl-agent data formats`)")
-    p.add_argument("--skip-bad", action="store_true", help="skip malformed records (counted and reported) instead of stopping")
-    p.add_argument("--history", type=int, default=2, metavar="K", help="expert (action, observation) pairs in each prompt; -1 = all (default: 2, the paper's)")
-    p.add_argument("--max-observation-chars", type=int, default=4000, help="truncate each observation to this length, with a marker (default: 4000)")
-    p.add_argument("--tokenizer", help="Hugging Face tokenizer name/path, or 'tiny', for token counts and --max-prompt-tokens")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="skip malformed records (counted and reported) instead of stopping"
+    )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=2,
+        metavar="K",
+        help="expert (action, observation) pairs in each prompt; -1 = all (default: 2, the paper's)",
+    )
+    p.add_argument(
+        "--max-observation-chars",
+        type=int,
+        default=4000,
+        help="truncate each observation to this length, with a marker (default: 4000)",
+    )
+    p.add_argument(
+        "--tokenizer", help="Hugging Face tokenizer name/path, or 'tiny', for token counts and --max-prompt-tokens"
+    )
 
 
 def _prompt_config(args: argparse.Namespace) -> Any:

@@ -1,7 +1,83 @@
-"""`srl-agent env` (placeholder until its issue lands: the command group exists so --help lists it)."""
+"""`srl-agent env`: sandbox images and containers (build-base, gc, shell). A group: later issues add subcommands here."""
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(sub) -> None:
-    sub.add_parser("env", help="(coming with a later issue)")
+    p = sub.add_parser("env", help="sandbox images and containers")
+    group = p.add_subparsers(dest="env_command", metavar="ENV_COMMAND")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+    b = group.add_parser("build-base", help="build the sandbox base image (offline with debootstrap if needed)")
+    b.add_argument(
+        "--source",
+        choices=("auto", "debootstrap", "registry"),
+        default="auto",
+        help="auto: a registry image if it can be pulled, else debootstrap (needs root) (default: auto)",
+    )
+    b.add_argument("--suite", default="bookworm", help="Debian suite (bookworm: python 3.11; bullseye: 3.9)")
+    b.add_argument("--mirror", help="Debian mirror for debootstrap (default: the one in /etc/apt/sources*)")
+    b.add_argument("--registry-image", help="registry base for --source registry (default: debian:SUITE-slim)")
+    b.add_argument("--wheels", help="folder of *.whl files for offline pip inside the image")
+    b.add_argument("--force", action="store_true", help="rebuild the Dockerfile step even if cached")
+    b.set_defaults(func=_build_base)
+
+    g = group.add_parser("gc", help="remove sandbox containers left behind by dead processes")
+    g.add_argument("--all", action="store_true", help="remove every srl-agent sandbox container, live owners too")
+    g.set_defaults(func=_gc)
+
+    s = group.add_parser("shell", help="open an interactive shell in a fresh sandbox")
+    s.add_argument("--image", help="image to run (default: srl-agent/base:latest)")
+    s.add_argument("--network", default="none", help="docker network mode (default: none)")
+    s.set_defaults(func=_shell)
+
+
+def _build_base(args: argparse.Namespace) -> int:
+    import time
+
+    from srl_agent.sandbox.baseimage import ensure_base_image
+
+    t0 = time.monotonic()
+    tag = ensure_base_image(
+        source=args.source,
+        suite=args.suite,
+        registry_image=args.registry_image,
+        mirror=args.mirror,
+        wheels_dir=args.wheels,
+        force=args.force,
+    )
+    print(f"{tag} (also srl-agent/base:latest) ready in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from srl_agent.sandbox.cleanup import gc
+
+    removed, kept = gc(all_=args.all)
+    print(f"removed {len(removed)} sandbox container(s){': ' + ' '.join(removed) if removed else ''}")
+    if kept:
+        print(f"kept {len(kept)} owned by live processes (or other hosts); --all removes them too")
+    return 0
+
+
+def _shell(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from srl_agent.sandbox.config import DEFAULT_IMAGE, SandboxConfig
+    from srl_agent.sandbox.docker import DockerSandbox
+
+    config = SandboxConfig(image=args.image or DEFAULT_IMAGE, network_mode=args.network)
+    with DockerSandbox(config) as sb:
+        print(f"sandbox {sb.id[:12]} ({config.image}, network {config.network_mode}); exit the shell to remove it")
+        if shutil.which("docker"):
+            return subprocess.call(["docker", "exec", "-it", sb.id, "bash"])
+        while True:  # no docker CLI: a line-based shell over the sandbox protocol
+            try:
+                line = input("sandbox$ ")
+            except EOFError:
+                return 0
+            r = sb.run(line)
+            print(r.output, end="" if r.output.endswith("\n") or not r.output else "\n")

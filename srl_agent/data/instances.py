@@ -59,7 +59,9 @@ class ConvertConfig:
 
     def __post_init__(self) -> None:
         if self.max_prompt_tokens is not None and not self.tokenizer:
-            raise UserError("--max-prompt-tokens needs --tokenizer NAME|PATH (the tokenizer of the model you will train)")
+            raise UserError(
+                "--max-prompt-tokens needs --tokenizer NAME|PATH (the tokenizer of the model you will train)"
+            )
 
 
 def trajectory_instances(traj: Trajectory, prompt: PromptConfig = PromptConfig()) -> Iterator[SRLInstance]:
@@ -112,7 +114,9 @@ def token_counter(tokenizer_name: str) -> Callable[[list[dict[str, str]]], int]:
         try:
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_name)
         except OSError as e:
-            raise UserError(f"cannot load tokenizer {tokenizer_name!r} ({e.__class__.__name__}); offline, pass a local directory") from e
+            raise UserError(
+                f"cannot load tokenizer {tokenizer_name!r} ({e.__class__.__name__}); offline, pass a local directory"
+            ) from e
 
     def count(messages: list[dict[str, str]]) -> int:
         if tokenizer.chat_template:
@@ -122,7 +126,9 @@ def token_counter(tokenizer_name: str) -> Callable[[list[dict[str, str]]], int]:
     return count
 
 
-def build_instances(trajectories: Iterable[Trajectory], config: ConvertConfig, report: ConvertReport) -> Iterator[SRLInstance]:
+def build_instances(
+    trajectories: Iterable[Trajectory], config: ConvertConfig, report: ConvertReport
+) -> Iterator[SRLInstance]:
     """Apply the filters of `config` and yield the kept instances, counting everything dropped in `report`."""
     count_tokens = token_counter(config.tokenizer) if config.max_prompt_tokens is not None else None
     for traj in trajectories:

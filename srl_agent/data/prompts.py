@@ -62,7 +62,9 @@ class PromptConfig:
         if self.history_window < -1:
             raise ValueError(f"history_window must be >= 0, or -1 for the full history; got {self.history_window}")
         if self.max_observation_chars < 100:
-            raise ValueError(f"max_observation_chars must be >= 100 to leave a readable observation; got {self.max_observation_chars}")
+            raise ValueError(
+                f"max_observation_chars must be >= 100 to leave a readable observation; got {self.max_observation_chars}"
+            )
 
 
 def truncate_middle(text: str, limit: int) -> str:
@@ -82,7 +84,9 @@ def issue_message(problem_statement: str, omitted: int) -> str:
     return text
 
 
-def build_messages(problem_statement: str, history: Sequence[Step], config: PromptConfig = PromptConfig()) -> list[dict[str, str]]:
+def build_messages(
+    problem_statement: str, history: Sequence[Step], config: PromptConfig = PromptConfig()
+) -> list[dict[str, str]]:
     """Chat messages for the step that follows `history` (all earlier steps; the window is applied here)."""
     keep = len(history) if config.history_window == -1 else min(config.history_window, len(history))
     window = list(history[len(history) - keep :])

@@ -31,7 +31,9 @@ class DatasetStats:
     prompt_chars: list[int] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
 
-    def add(self, traj: Trajectory, prompt: PromptConfig, count_tokens: Callable[[list[dict[str, str]]], int] | None) -> None:
+    def add(
+        self, traj: Trajectory, prompt: PromptConfig, count_tokens: Callable[[list[dict[str, str]]], int] | None
+    ) -> None:
         self.trajectories += 1
         self.steps += len(traj.steps)
         self.formats[traj.source_format] += 1
@@ -60,7 +62,11 @@ class DatasetStats:
         return out
 
 
-def collect_stats(trajectories: Iterable[Trajectory], prompt: PromptConfig, count_tokens: Callable[[list[dict[str, str]]], int] | None = None) -> DatasetStats:
+def collect_stats(
+    trajectories: Iterable[Trajectory],
+    prompt: PromptConfig,
+    count_tokens: Callable[[list[dict[str, str]]], int] | None = None,
+) -> DatasetStats:
     stats = DatasetStats()
     for traj in trajectories:
         stats.add(traj, prompt, count_tokens)

@@ -35,6 +35,10 @@ DIR_TRUNCATED_NOTICE = (
 )
 
 
+_DIR_HEADER = "Here's the files and directories up to 2 levels deep in {}, excluding hidden items:"
+_MULTIPLE = "No replacement was performed. Multiple occurrences of old_str `{}` in lines {}. Please ensure it is unique"
+
+
 class ToolError(Exception):
     """An editor error shown to the agent as the observation (never an infrastructure failure)."""
 
@@ -126,7 +130,9 @@ class Editor:
                 if self._kind(suggested) != "missing":
                     hint += f" Maybe you meant {suggested}?"
                 raise self._invalid("path", path, "", hint)
-            raise ToolError(f"The path {path} is not an absolute path, it should start with `/`. Maybe you meant {suggested}?")
+            raise ToolError(
+                f"The path {path} is not an absolute path, it should start with `/`. Maybe you meant {suggested}?"
+            )
         kind = self._kind(path)
         if kind == "missing" and command != "create":
             msg = f"The path {path} does not exist. Please provide a valid path."
@@ -184,7 +190,7 @@ class Editor:
         q = shlex.quote(path)
         if not self._oh:
             listing = self.sandbox.run(f"find {q} -maxdepth 2 -not -path '*/\\.*' 2>/dev/null").output
-            return f"Here's the files and directories up to 2 levels deep in {path}, excluding hidden items:\n{listing}\n"
+            return f"{_DIR_HEADER.format(path)}\n{listing}\n"
         base = path.rstrip("/") or ""
         exclude = f"-not \\( -path {shlex.quote(base + '/.*')} -o -path {shlex.quote(base + '/*/.*')} \\)"
         listing = self.sandbox.run(
@@ -192,7 +198,7 @@ class Editor:
             'while IFS= read -r f; do if [ -d "$f" ]; then printf "%s/\\n" "$f"; else printf "%s\\n" "$f"; fi; done'
         ).output.strip()
         hidden = self.sandbox.run(f"find -L {q} -mindepth 1 -maxdepth 1 -name '.*' 2>/dev/null | wc -l").output.strip()
-        out = f"Here's the files and directories up to 2 levels deep in {path}, excluding hidden items:\n{listing}"
+        out = f"{_DIR_HEADER.format(path)}\n{listing}"
         out = _truncate(out, DIR_TRUNCATED_NOTICE)
         if hidden.isdigit() and int(hidden) > 0:
             out += (
@@ -212,9 +218,8 @@ class Editor:
             # OHEditor counts lines as Python's file iteration does (a trailing newline adds no line).
             n = len(content.splitlines(keepends=True))
             if start < 1 or start > n:
-                raise self._invalid(
-                    "view_range", vr, "", f"Its first element `{start}` should be within the range of lines of the file: {[1, n]}."
-                )
+                hint = f"Its first element `{start}` should be within the range of lines of the file: {[1, n]}."
+                raise self._invalid("view_range", vr, "", hint)
             note = ""
             if end == -1:
                 end = n
@@ -222,21 +227,25 @@ class Editor:
                 note = f"\nNOTE: We only show up to {n} since there's only {n} lines in this file\n"
                 end = n
             if end < start:
-                raise self._invalid(
-                    "view_range", vr, "", f"Its second element `{end}` should be greater than or equal to the first element `{start}`."
-                )
+                hint = f"Its second element `{end}` should be greater than or equal to the first element `{start}`."
+                raise self._invalid("view_range", vr, "", hint)
             return self._numbered("\n".join(lines[start - 1 : end]), path, start) + note
         n = len(lines)
         if start < 1 or start > n:
             raise ToolError(
-                f"Invalid `view_range`: {vr}. Its first element `{start}` should be within the range of lines of the file: {[1, n]}"
+                f"Invalid `view_range`: {vr}. Its first element `{start}` should be within the range of lines of the "
+                f"file: {[1, n]}"
             )
         if end > n:
             raise ToolError(
-                f"Invalid `view_range`: {vr}. Its second element `{end}` should be smaller than the number of lines in the file: `{n}`"
+                f"Invalid `view_range`: {vr}. Its second element `{end}` should be smaller than the number of lines in "
+                f"the file: `{n}`"
             )
         if end != -1 and end < start:
-            raise ToolError(f"Invalid `view_range`: {vr}. Its second element `{end}` should be larger or equal than its first `{start}`")
+            raise ToolError(
+                f"Invalid `view_range`: {vr}. Its second element `{end}` should be larger or equal than its first "
+                f"`{start}`"
+            )
         end = n if end == -1 else end
         return self._numbered("\n".join(lines[start - 1 : end]), path, start)
 
@@ -252,18 +261,14 @@ class Editor:
         if count > 1:
             if self._oh:
                 starts, i = [], content.find(old)
-                while i != -1:  # every (overlapping) match, like re.finditer on the escaped pattern... minus overlaps
+                while i != -1:  # non-overlapping matches, as re.finditer finds them
                     starts.append(content.count("\n", 0, i) + 1)
-                    i = content.find(old, i + len(old) or 1)
+                    i = content.find(old, i + max(len(old), 1)) if i < len(content) else -1
                 lines = sorted(set(starts))
-                raise ToolError(
-                    f"No replacement was performed. Multiple occurrences of old_str `{old}` in lines {lines}. Please ensure it is unique."
-                )
+                raise ToolError(f"{_MULTIPLE.format(old, lines)}.")
             # SWE-agent lists the lines that *contain* old_str, so a multi-line old_str reports [].
             lines = [i + 1 for i, line in enumerate(content.split("\n")) if old in line]
-            raise ToolError(
-                f"No replacement was performed. Multiple occurrences of old_str `{old}` in lines {lines}. Please ensure it is unique"
-            )
+            raise ToolError(_MULTIPLE.format(old, lines))
         if not self._oh and new == old:
             raise ToolError(f"No replacement was performed, old_str `{old}` is the same as new_str `{new}`.")
         idx = content.find(old)
@@ -310,7 +315,8 @@ class Editor:
             snippet = "".join(new_text.splitlines(keepends=True)[start:end])
         else:
             new_text = "\n".join(lines[:insert_line] + new_lines + lines[insert_line:])
-            snippet = "\n".join(lines[max(0, insert_line - 4) : insert_line] + new_lines + lines[insert_line : insert_line + 4])
+            before, after = lines[max(0, insert_line - 4) : insert_line], lines[insert_line : insert_line + 4]
+            snippet = "\n".join(before + new_lines + after)
         self._write(path, new_text)
         self._history.setdefault(path, []).append(text)
         return (

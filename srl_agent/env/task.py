@@ -65,7 +65,8 @@ class Task:
             if value is not None and not isinstance(value, str):
                 raise DataError(origin, f"field {key!r} must be a string, got {type(value).__name__}")
             kwargs[key] = value or ""
-        for key, aliases in (("image", ("image", "image_name")), ("test_cmd", ("test_cmd",)), ("log_parser", ("log_parser",))):
+        optional = (("image", ("image", "image_name")), ("test_cmd", ("test_cmd",)), ("log_parser", ("log_parser",)))
+        for key, aliases in optional:
             value = next((row[a] for a in aliases if row.get(a) is not None), None)
             if value is not None and not isinstance(value, str):
                 raise DataError(origin, f"field {key!r} must be a string, got {type(value).__name__}")

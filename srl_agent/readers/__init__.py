@@ -1,8 +1,8 @@
 """Trajectory readers: one per source format, auto-detected per record.
 
-    from srl_agent.readers import read_trajectories
-    result = read_trajectories(["swe_gym.jsonl"])          # format detected per record
-    for traj in result: ...                                 # result.skipped counts what --skip-bad skipped
+from srl_agent.readers import read_trajectories
+result = read_trajectories(["swe_gym.jsonl"])          # format detected per record
+for traj in result: ...                                 # result.skipped counts what --skip-bad skipped
 """
 
 from __future__ import annotations

@@ -41,7 +41,10 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[Any, Origin]]:
             try:
                 yield json.loads(line), origin
             except json.JSONDecodeError as e:
-                yield DataError(origin, f"invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line"), origin
+                yield (
+                    DataError(origin, f"invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line"),
+                    origin,
+                )
 
 
 def _iter_json(path: Path) -> Iterator[tuple[Any, Origin]]:
@@ -116,10 +119,15 @@ def iter_records(source: str) -> Iterator[tuple[Any, Origin]]:
         try:
             ds = load_dataset(source)
         except Exception as e:  # noqa: BLE001 - the hub raises many types; all mean "cannot load"
-            raise DataError(Origin(source), f"not a local path, and loading it from the Hugging Face Hub failed: {e}") from e
+            raise DataError(
+                Origin(source), f"not a local path, and loading it from the Hugging Face Hub failed: {e}"
+            ) from e
         yield from _iter_dataset(ds, source)
         return
-    raise DataError(Origin(source), "no such file or directory (expected a .json/.jsonl/.traj/.parquet file, a directory, or a hub dataset name)")
+    raise DataError(
+        Origin(source),
+        "no such file or directory (expected a .json/.jsonl/.traj/.parquet file, a directory, or a hub dataset name)",
+    )
 
 
 @dataclass
@@ -144,7 +152,10 @@ class ReadResult:
                         raise record
                     reader = forced or detect(record)
                     if reader is None:
-                        raise DataError(origin, f"unrecognised trajectory format ({_describe(record)}); pass --format, one of the readers in `srl-agent data formats`")
+                        raise DataError(
+                            origin,
+                            f"unrecognised trajectory format ({_describe(record)}); pass --format, one of the readers in `srl-agent data formats`",
+                        )
                     traj = reader.read(record, origin)
                 except DataError as e:
                     if not self.skip_bad:
@@ -170,7 +181,9 @@ def _reason(error: DataError) -> str:
     return error.message.split(";")[0].split("(")[0].strip()
 
 
-def read_trajectories(sources: Iterable[str | os.PathLike[str]], format: str | None = None, skip_bad: bool = False) -> ReadResult:
+def read_trajectories(
+    sources: Iterable[str | os.PathLike[str]], format: str | None = None, skip_bad: bool = False
+) -> ReadResult:
     """Lazily read trajectories from files, directories, Parquet files, saved datasets or hub names.
 
     Raises DataError on the first bad record unless skip_bad, in which case it is counted in `result.skipped`.

@@ -24,8 +24,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from srl_agent.actions import EDIT_COMMANDS, EDITOR_TOOL, Action, ActionParseError, Submit, ToolCall, action_from_call
-from srl_agent.actions import action_params as _action_params
+from srl_agent.actions import (
+    EDIT_COMMANDS,
+    EDITOR_TOOL,
+    Action,
+    ActionParseError,
+    Submit,
+    ToolCall,
+    action_from_call,
+    action_params,
+    tool_name,
+)
 from srl_agent.trajectory import DataError, Origin, Step
 
 _ISSUE_RE = re.compile(r"<(pr_description|issue_description)>(.*?)</\1>", re.DOTALL)
@@ -67,7 +76,9 @@ def decode_json_field(record: dict[str, Any], key: str, origin: Origin, expected
         try:
             value = json.loads(value)
         except json.JSONDecodeError as e:
-            raise DataError(origin, f"{key!r} is a string that is not valid JSON ({e.msg}); expected {expected}") from None
+            raise DataError(
+                origin, f"{key!r} is a string that is not valid JSON ({e.msg}); expected {expected}"
+            ) from None
     if not isinstance(value, list) or not value:
         raise DataError(origin, f"{key!r} is {type(value).__name__ if value else 'empty'}; expected {expected}")
     return value
@@ -170,7 +181,9 @@ class StepBuilder:
         for i, step in enumerate(self._steps):
             if step.observation is None and i < last_observed and not isinstance(step.action, Submit):
                 raise DataError(self.origin, f"{step.where} has no observation; expected a tool result for it")
-        unobserved = [i for i, s in enumerate(self._steps) if s.observation is None and not isinstance(s.action, Submit)]
+        unobserved = [
+            i for i, s in enumerate(self._steps) if s.observation is None and not isinstance(s.action, Submit)
+        ]
         if unobserved:
             self.metadata["unobserved_steps"] = unobserved
         if self._carried:
@@ -182,13 +195,9 @@ class StepBuilder:
 
     def _record_dropped(self, index: int, action: Action, arguments: dict[str, Any] | list[tuple[str, str]]) -> None:
         items = arguments.items() if isinstance(arguments, dict) else arguments
-        kept = {name for name, _ in _action_params(action)}
+        kept = {name for name, _ in action_params(action)}
         dropped = {k: v for k, v in items if k not in kept and v is not None}
         if isinstance(action, ToolCall) and action.name == EDITOR_TOOL:
             self._note("invalid_calls", {"step": index, "arguments": dict(action.arguments)})
         elif dropped:
-            self._note("dropped_arguments", {"step": index, "tool": _tool_label(action), "arguments": dropped})
-
-
-def _tool_label(action: Action) -> str:
-    return type(action).__name__.lower() if not isinstance(action, ToolCall) else action.name
+            self._note("dropped_arguments", {"step": index, "tool": tool_name(action), "arguments": dropped})

@@ -46,14 +46,18 @@ _SEPARATORS = re.compile(r"[ \t\n]+")
 _DOUBLE_QUOTE_ESCAPE = re.compile(r'\\([\\"$`\n])')
 _SEPARATOR_CHARS = frozenset(" \t\n")
 
-_LINE_EDIT = re.compile(r"\Aedit[ \t]+(\d+)[ \t]*:[ \t]*(\d+)[ \t]*\n(.*?)\n?^end_of_edit[ \t]*\Z", re.DOTALL | re.MULTILINE)
+_LINE_EDIT = re.compile(
+    r"\Aedit[ \t]+(\d+)[ \t]*:[ \t]*(\d+)[ \t]*\n(.*?)\n?^end_of_edit[ \t]*\Z", re.DOTALL | re.MULTILINE
+)
 _LINE_EDIT_HEAD = re.compile(r"\Aedit[ \t]+\d+[ \t]*:")
 
 _EDITOR_FLAGS = ("--file_text", "--old_str", "--new_str", "--insert_line", "--view_range")
 
 
 def split_words(text: str) -> list[str]:
-    """Split a command into words the way POSIX `sh` (and `shlex.split`) does, quotes removed.
+    """Split a command into words the way POSIX `sh` does, quotes removed.
+
+    Same result as `shlex.split`, except that backslash-newline is a line continuation (removed) as in `sh`.
 
     A regex tokenizer rather than `shlex`, which walks the string one character at a time in Python and is too slow
     for multi-kilobyte `--file_text` arguments. Raises ValueError on an unterminated quote or a trailing backslash.

@@ -1,0 +1,49 @@
+"""`srl-agent train`: SRL training (GRPO on step-wise expert actions)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """\
+config: the paper's settings (srl_agent/configs/srl.toml) < --config FILE < key=value arguments.
+  srl-agent train --model tiny --config srl_agent/configs/tiny_cpu.toml --output runs/tiny
+  srl-agent train --trajectories data/ --model Qwen/Qwen2.5-Coder-7B-Instruct --output runs/7b finetune=lora lr=1e-6
+  accelerate launch -m srl_agent.cli train ...      (several GPUs or processes; see docs/training.md)
+`srl-agent train --list-config` prints every key with its documentation."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="SRL training: GRPO with the step-wise similarity reward",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trajectories", nargs="+", metavar="FILE|DIR|DATASET",
+                   help="expert trajectories (any supported format) or instances from `srl-agent data convert`; "
+                        "default: the shipped sample (trajectories/sample.jsonl)")
+    p.add_argument("--model", help="Hugging Face name, local directory, or 'tiny' (overrides the config's `model`)")
+    p.add_argument("--output", "-o", type=Path, help="run directory: metrics.jsonl, samples.jsonl, checkpoints/, final/")
+    p.add_argument("--steps", type=int, help="training steps (overrides the config's `steps`)")
+    p.add_argument("--config", type=Path, help="TOML file with config keys (see srl_agent/configs/srl.toml)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
+    p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=1e-6 group_size=4")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srl_agent.errors import UserError
+    from srl_agent.train.config import DEFAULT_TRAJECTORIES, describe_fields, resolve_config
+
+    if args.list_config:
+        print(describe_fields())
+        return 0
+    if args.output is None:
+        raise UserError("--output DIR is required (the run directory)")
+    cfg = resolve_config(args.config, args.overrides, model=args.model, steps=args.steps)
+    trajectories = args.trajectories or [str(DEFAULT_TRAJECTORIES)]
+    for t in trajectories:
+        if not Path(t).exists() and not (t.count("/") == 1 and not t.startswith((".", "/"))):
+            raise UserError(f"--trajectories {t}: no such file or directory (nor a hub dataset name like org/name)")
+    from srl_agent.train.loop import train
+
+    train(cfg, trajectories, args.output, resume=args.resume)
+    return 0

@@ -1,0 +1,37 @@
+"""The SWE task environment: tasks, the str_replace_editor, the per-attempt environment, and grading."""
+
+from srl_agent.env.editor import Editor, EditorStyle
+from srl_agent.env.grading import GradeResult, grade, grade_log, parse_log, test_command
+from srl_agent.env.repo import (
+    ContaminationError,
+    RepoError,
+    apply_patch,
+    find_future_history,
+    scrub_future_history,
+    submission_diff,
+)
+from srl_agent.env.swe_env import Env, EpisodeError, StepResult, SWEEnv
+from srl_agent.env.task import Task, iter_tasks, load_tasks
+
+__all__ = [
+    "ContaminationError",
+    "Editor",
+    "EditorStyle",
+    "Env",
+    "EpisodeError",
+    "GradeResult",
+    "RepoError",
+    "StepResult",
+    "SWEEnv",
+    "Task",
+    "apply_patch",
+    "find_future_history",
+    "grade",
+    "grade_log",
+    "iter_tasks",
+    "load_tasks",
+    "parse_log",
+    "scrub_future_history",
+    "submission_diff",
+    "test_command",
+]

@@ -1,0 +1,106 @@
+"""Rollouts with transformers `generate` on the live policy (CPU or GPU; nothing to sync: it *is* the policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from srl_agent.rollout import Sample, SamplingParams
+
+
+def unwrap(model: Any) -> Any:
+    """The module under DDP/accelerate wrappers (generate is not forwarded through DistributedDataParallel)."""
+    while hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+class HFEngine:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size  # sequences per generate call
+        self.eos_ids = _eos_ids(model, tokenizer)
+
+    def sync_weights(self, model: Any) -> None:
+        self.model = model
+
+    def generate(self, prompts_ids: Sequence[Sequence[int]], n: int, params: SamplingParams, seed: int) -> list[list[Sample]]:
+        import torch
+
+        flat = [list(p) for p in prompts_ids for _ in range(n)]
+        samples: list[Sample] = []
+        model = unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        try:
+            torch.manual_seed(seed)
+            for start in range(0, len(flat), self.batch_size):
+                samples += self._generate_batch(model, flat[start : start + self.batch_size], params)
+        finally:
+            model.train(was_training)
+        return [samples[i * n : (i + 1) * n] for i in range(len(prompts_ids))]
+
+    @property
+    def _pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+
+    def _generate_batch(self, model: Any, prompts: list[list[int]], params: SamplingParams) -> list[Sample]:
+        import torch
+        from transformers import GenerationConfig
+
+        device = next(model.parameters()).device
+        width = max(len(p) for p in prompts)
+        # Left padding: every prompt ends at the same column, so new tokens line up across the batch.
+        input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        # A fresh GenerationConfig, not the model's: checkpoint defaults (Qwen's top_k=20, top_p=0.8,
+        # repetition_penalty=1.05) would make the sampling distribution differ from softmax(logits / T), and then the
+        # logprobs below (and the PPO ratio built on them) would be wrong.
+        config = GenerationConfig(
+            do_sample=True,
+            temperature=params.temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=params.max_completion_tokens,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self._pad_id,
+            use_cache=True,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        with torch.no_grad():
+            out = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        new_ids_B_T = out.sequences[:, width:]
+        # Raw logits -> the exact sampling distribution (no processors besides temperature were active).
+        logits_B_T_V = torch.stack(out.logits, dim=1).float() / params.temperature
+        logprobs_B_T = torch.log_softmax(logits_B_T_V, dim=-1).gather(-1, new_ids_B_T.unsqueeze(-1)).squeeze(-1)
+        samples = []
+        eos = set(self.eos_ids)
+        for prompt, ids, lps in zip(prompts, new_ids_B_T.tolist(), logprobs_B_T.tolist()):
+            end = next((t + 1 for t, tok in enumerate(ids) if tok in eos), len(ids))  # keep the EOS: stopping is learnt
+            completion = tuple(ids[:end])
+            samples.append(
+                Sample(
+                    prompt_ids=tuple(prompt),
+                    completion_ids=completion,
+                    logprobs=tuple(lps[:end]),
+                    text=self.tokenizer.decode(completion, skip_special_tokens=True),
+                    finished=end < len(ids) or (bool(ids) and ids[-1] in eos),
+                )
+            )
+        return samples
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token that ends a turn: the tokenizer's EOS plus the model's generation_config EOS ids."""
+    ids = []
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    configured = getattr(getattr(unwrap(model), "generation_config", None), "eos_token_id", None)
+    for tok in configured if isinstance(configured, list) else [configured]:
+        if tok is not None and tok not in ids:
+            ids.append(tok)
+    if not ids:
+        raise ValueError("the tokenizer and the model define no EOS token; generation would never stop")
+    return ids

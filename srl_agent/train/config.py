@@ -1,0 +1,220 @@
+"""The training config: one frozen dataclass, every field documented and validated.
+
+Values come from, in increasing priority: the defaults below, `srl_agent/configs/srl.toml` (the paper's settings,
+always loaded), `--config FILE` (TOML), then `key=value` arguments on the command line.
+
+    cfg = resolve_config(config_file="my.toml", overrides=["lr=1e-6", "group_size=4"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from srl_agent.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The embedded default training data until the swe-mini trajectories ship (the lead keeps this file in the repo).
+DEFAULT_TRAJECTORIES = REPO_ROOT / "trajectories" / "sample.jsonl"
+PAPER_CONFIG = "srl.toml"
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # --- model ---------------------------------------------------------------------------------------------------
+    model: str = _f("tiny", "Hugging Face name, local directory, or 'tiny' (built-in random-init Qwen2, no downloads).")
+    finetune: str = _f("full", "'full' (all weights) or 'lora' (peft adapters; the base stays frozen).")
+    dtype: str = _f("auto", "auto | bfloat16 | float32 | float16. auto = bf16 on GPU (the paper's), fp32 on CPU.")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in backward: less memory, ~30% slower.")
+    lora_r: int = _f(16, "LoRA rank (finetune=lora).")
+    lora_alpha: int = _f(32, "LoRA alpha (finetune=lora).")
+    lora_dropout: float = _f(0.0, "LoRA dropout (finetune=lora).")
+    lora_target_modules: str = _f("all-linear", "'all-linear' or comma-separated module names, e.g. 'q_proj,v_proj'.")
+    merge_lora: bool = _f(True, "Merge LoRA into the base weights in the final checkpoint (loads as a plain model).")
+    # --- data ----------------------------------------------------------------------------------------------------
+    history_window: int = _f(2, "Past (action, observation) pairs in each prompt; the paper's SWE setting uses 2; -1 = all.")
+    max_observation_chars: int = _f(4000, "Observations longer than this are cut in the middle (>= 100).")
+    only_resolved: bool = _f(True, "Drop trajectories whose source says the task was not resolved.")
+    max_prompt_tokens: int = _f(4096, "Drop instances whose chat-templated prompt is longer (counted and reported).")
+    # --- rollout -------------------------------------------------------------------------------------------------
+    engine: str = _f("hf", "Rollout engine: 'hf' (transformers generate) or 'vllm' (in-process vLLM, synced every step).")
+    group_size: int = _f(8, "G: completions sampled per prompt (paper: 8). Must be >= 2 for group-normalised advantages.")
+    temperature: float = _f(1.0, "Sampling temperature (paper: 1.0). Logprobs are taken at this temperature too.")
+    max_completion_tokens: int = _f(512, "Longest completion; longer ones are cut (and usually score the format penalty).")
+    generation_batch_size: int = _f(64, "Sequences per generate call (hf engine): bounds generation memory.")
+    vllm_gpu_memory_utilization: float = _f(0.3, "Fraction of GPU memory vLLM may take (vllm engine, GPU).")
+    vllm_kv_cache_gib: float = _f(1.0, "KV-cache size in GiB for vLLM on CPU.")
+    # --- reward --------------------------------------------------------------------------------------------------
+    reward_mode: str = _f("difflib", "difflib (the paper's 2M/T) | rapidfuzz (faster indel ratio) | action (tool-aware).")
+    format_penalty: float = _f(-1.0, "Reward of a malformed completion (paper: -1).")
+    # --- GRPO ----------------------------------------------------------------------------------------------------
+    batch_size: int = _f(512, "B: prompts per optimizer step, after dynamic sampling (paper: 512).")
+    dynamic_sampling: bool = _f(True, "Keep a prompt only if the population std of its G rewards > filter_eps (paper).")
+    filter_eps: float = _f(1e-4, "Dynamic-sampling threshold (the paper does not report it; 1e-4 drops only ~identical groups).")
+    max_sampling_rounds: int = _f(4, "Generation rounds per step to fill the batch; a step trains on what it has after that.")
+    clip_eps: float = _f(0.2, "PPO clip range: ratios outside [1 - clip_eps, 1 + clip_eps_high] stop contributing (unreported; verl's 0.2).")
+    clip_eps_high: float = _f(0.0, "Upper clip range; 0 means equal to clip_eps (DAPO's clip-higher uses 0.28).")
+    kl_coef: float = _f(0.0, "Weight of the KL penalty to the frozen initial policy (paper: 0; >0 loads a reference model).")
+    loss_agg: str = _f("grpo", "grpo (per-sequence token mean, then mean: the paper's) | dr_grpo (sum / (B*max_tokens)) | dapo (token mean).")
+    scale_rewards: bool = _f(True, "Divide advantages by the group's std (GRPO); False gives Dr. GRPO's mean-centred advantages.")
+    mini_batches: int = _f(1, "Optimizer steps per generated batch (PPO-style); 1 is fully on-policy.")
+    micro_batch_size: int = _f(8, "Sequences per forward/backward; gradients accumulate over the mini-batch.")
+    # --- optimisation --------------------------------------------------------------------------------------------
+    steps: int = _f(100, "Training steps (generated batches).")
+    lr: float = _f(5e-7, "AdamW learning rate (paper: 5e-7).")
+    lr_schedule: str = _f("constant", "constant | linear | cosine (decay to 0 over `steps`); the paper names none.")
+    warmup_ratio: float = _f(0.0, "Fraction of steps with linear warmup (paper: 0.0).")
+    weight_decay: float = _f(0.0, "AdamW weight decay (unreported).")
+    adam_beta1: float = _f(0.9, "AdamW beta1.")
+    adam_beta2: float = _f(0.999, "AdamW beta2.")
+    max_grad_norm: float = _f(1.0, "Clip the global gradient norm to this (paper: 1.0).")
+    seed: int = _f(0, "Seeds data order, sampling and the tiny model's init. Same seed, same run.")
+    # --- SFT warm start (not in the paper; needed for models that cannot yet write the format, e.g. tiny) ---------
+    sft_steps: int = _f(0, "Supervised steps on the expert actions before SRL (0 = none, the paper's setting).")
+    sft_lr: float = _f(5e-6, "SFT learning rate (the paper's SFT baseline: 5e-6).")
+    sft_batch_size: int = _f(8, "Instances per SFT step.")
+    sft_think: str = _f("I will take the next step.", "Thought written inside <think>…</think> before each SFT target.")
+    # --- output --------------------------------------------------------------------------------------------------
+    save_every: int = _f(50, "Save a resumable checkpoint every N steps (0 = only the final one).")
+    samples_per_step: int = _f(4, "Completions per step written to samples.jsonl (the replay viewer reads it).")
+    tensorboard: bool = _f(False, "Also log metrics to TensorBoard (OUTPUT/tensorboard).")
+    wandb: bool = _f(False, "Also log metrics to Weights & Biases (needs `pip install wandb` and a login).")
+    progress: bool = _f(True, "Show a tqdm progress bar.")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def clip_high(self) -> float:
+        return self.clip_eps_high or self.clip_eps
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "finetune": ("full", "lora"),
+    "dtype": ("auto", "bfloat16", "float32", "float16"),
+    "engine": ("hf", "vllm"),
+    "reward_mode": ("difflib", "rapidfuzz", "action"),
+    "loss_agg": ("grpo", "dr_grpo", "dapo"),
+    "lr_schedule": ("constant", "linear", "cosine"),
+}
+POSITIVE = ("group_size", "temperature", "max_completion_tokens", "generation_batch_size", "batch_size", "max_sampling_rounds",
+            "mini_batches", "micro_batch_size", "steps", "lr", "max_grad_norm", "lora_r", "sft_batch_size", "max_prompt_tokens")
+NON_NEGATIVE = ("filter_eps", "clip_eps", "clip_eps_high", "kl_coef", "warmup_ratio", "weight_decay", "sft_steps", "sft_lr",
+                "save_every", "samples_per_step", "lora_dropout")
+
+
+def _validate(c: TrainConfig) -> None:
+    for name, choices in CHOICES.items():
+        if getattr(c, name) not in choices:
+            raise UserError(f"{name}={getattr(c, name)!r} is not valid; choose one of: {', '.join(choices)}")
+    for name in POSITIVE:
+        if not getattr(c, name) > 0:
+            raise UserError(f"{name} must be > 0, got {getattr(c, name)}")
+    for name in NON_NEGATIVE:
+        if getattr(c, name) < 0:
+            raise UserError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.group_size < 2:
+        raise UserError(f"group_size must be >= 2 (advantages compare completions of the same prompt), got {c.group_size}")
+    if c.warmup_ratio >= 1:
+        raise UserError(f"warmup_ratio must be < 1 (a fraction of steps), got {c.warmup_ratio}")
+    if not 0 <= c.adam_beta1 < 1 or not 0 <= c.adam_beta2 < 1:
+        raise UserError(f"adam betas must be in [0, 1), got {c.adam_beta1}, {c.adam_beta2}")
+    if c.mini_batches > c.batch_size:
+        raise UserError(f"mini_batches={c.mini_batches} exceeds batch_size={c.batch_size}; each mini-batch needs >= 1 prompt")
+    if c.history_window < -1:
+        raise UserError(f"history_window must be >= 0, or -1 for the whole history; got {c.history_window}")
+    if c.max_observation_chars < 100:
+        raise UserError(f"max_observation_chars must be >= 100, got {c.max_observation_chars}")
+    if c.format_penalty > 0:
+        raise UserError(f"format_penalty must be <= 0 (a malformed answer must not beat a wrong one), got {c.format_penalty}")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _unknown_key(key: str, where: str) -> UserError:
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see `srl-agent train --list-config`"
+    return UserError(f"unknown config key {key!r} in {where}{hint}")
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    """Convert a TOML value or a command-line string to the field's type; say what was expected if it fails."""
+    kind = typing.get_type_hints(TrainConfig)[key]
+    if isinstance(value, str) and kind is not str:
+        text = value.strip()
+        if kind is bool:
+            if text.lower() in ("true", "1", "yes", "on"):
+                return True
+            if text.lower() in ("false", "0", "no", "off"):
+                return False
+            raise UserError(f"{key} in {where} must be true or false, got {value!r}")
+        try:
+            return kind(float(text)) if kind is int and "e" in text.lower() else kind(text)
+        except ValueError:
+            raise UserError(f"{key} in {where} must be a{'n' if kind is int else ''} {kind.__name__}, got {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise UserError(f"{key} in {where} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _read_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{where} is not valid TOML: {e}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():  # [sections] are only for reading: keys are flat
+        for k, v in (value.items() if isinstance(value, dict) else [(key, value)]):
+            if k not in FIELDS:
+                raise _unknown_key(k, where)
+            flat[k] = _coerce(k, v, where)
+    return flat
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().removeprefix("--").replace("-", "_")
+        if not sep:
+            raise UserError(f"expected key=value, got {item!r} (e.g. lr=1e-6)")
+        if key not in FIELDS:
+            raise _unknown_key(key, "the command line")
+        out[key] = _coerce(key, value, "the command line")
+    return out
+
+
+def resolve_config(config_file: str | Path | None = None, overrides: list[str] | None = None, **explicit: Any) -> TrainConfig:
+    """Defaults < the paper's srl.toml < config_file < overrides (key=value) < explicit keyword arguments."""
+    values = _read_toml(resources.files("srl_agent.configs").joinpath(PAPER_CONFIG).read_text(encoding="utf-8"), PAPER_CONFIG)
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist")
+        values.update(_read_toml(path.read_text(encoding="utf-8"), str(path)))
+    values.update(parse_overrides(overrides or []))
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    return TrainConfig(**values)
+
+
+def describe_fields() -> str:
+    """One line per field: name = default  help (for `srl-agent train --list-config`)."""
+    return "\n".join(f"{f.name:<28} = {f.default!r:<14} {f.metadata['help']}" for f in dataclasses.fields(TrainConfig))
