@@ -72,7 +72,7 @@ def repo_dir_for(kind: str, sandbox: Sandbox) -> str:
     """/testbed in Docker (the real default); a directory under the sandbox's temp root locally."""
     if kind == "docker":
         return "/testbed"
-    return getattr(sandbox, "root") + "/testbed"
+    return sandbox.root + "/testbed"
 
 
 @pytest.fixture(params=KINDS)
@@ -165,7 +165,9 @@ echo "FUTURE $(git rev-parse HEAD)"
 git checkout -q main && echo 'x = 1' > stashed.py && git add stashed.py && git stash -q
 echo "FUTURE $(git rev-parse refs/stash)"
 git notes add -m 'the fix is a + b' HEAD
-git clone -q --bare . ../calc-remote.git && git remote add origin ../calc-remote.git && git fetch -q origin
+git clone -q --bare . ../calc-remote.git
+git remote add origin ../calc-remote.git
+git fetch -q origin
 git pack-refs --all
 )"""
     res = sandbox.run(script, timeout=120)

@@ -1,7 +1,70 @@
-"""`srl-agent bench` (placeholder until its issue lands: the command group exists so --help lists it)."""
+"""`srl-agent bench …`: reproducible performance measurements. Each writes a JSON file; results go in docs/benchmarks.md.
+
+A group: each benchmark adds one `_register_<name>` function below and its code lives in srl_agent/bench/<name>.py.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-def register(sub) -> None:
-    sub.add_parser("bench", help="(coming with a later issue)")
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "trajectories"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("bench", help="performance benchmarks (JSON results)")
+    group = p.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+    _register_data(group)
+    _register_reward(group)
+
+
+def write_json(result: dict[str, Any], path: str | None) -> None:
+    """Print the result, and write it to `path` when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text + "\n")
+
+
+def _samples(path: str | None) -> Path:
+    from srl_agent.errors import UserError
+
+    samples = Path(path) if path else DEFAULT_SAMPLES
+    if not samples.is_dir():
+        raise UserError(f"sample trajectories not found at {samples}; pass --samples DIR")
+    return samples
+
+
+def _register_data(group: Any) -> None:
+    d = group.add_parser("data", help="convert a 5,000-trajectory set (replicated real samples) into SRL instances")
+    d.add_argument("--samples", help=f"directory of real trajectory rows to replicate (default: {DEFAULT_SAMPLES})")
+    d.add_argument("--trajectories", type=int, default=5000, help="size of the replicated set (default: 5000, the paper's)")
+    d.add_argument("--json", help="write the result here")
+    d.set_defaults(func=_bench_data)
+
+
+def _bench_data(args: argparse.Namespace) -> int:
+    from srl_agent.bench.data import run_data_bench
+
+    print(f"converting {args.trajectories} trajectories …", file=sys.stderr)
+    write_json(run_data_bench(_samples(args.samples), args.trajectories), args.json)
+    return 0
+
+
+def _register_reward(group: Any) -> None:
+    r = group.add_parser("reward", help="rapidfuzz vs difflib reward: value differences and speed on real actions")
+    r.add_argument("--samples", help=f"directory of real trajectories (default: {DEFAULT_SAMPLES})")
+    r.add_argument("--json", help="write the result here")
+    r.set_defaults(func=_bench_reward)
+
+
+def _bench_reward(args: argparse.Namespace) -> int:
+    from srl_agent.bench.reward import run_reward_bench
+
+    write_json(run_reward_bench(_samples(args.samples)), args.json)
+    return 0

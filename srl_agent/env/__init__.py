@@ -1,7 +1,7 @@
 """The SWE task environment: tasks, the str_replace_editor, the per-attempt environment, and grading."""
 
 from srl_agent.env.editor import Editor, EditorStyle
-from srl_agent.env.grading import GradeResult, grade, grade_log, parse_log, test_command
+from srl_agent.env.grading import GradeResult, eval_command, grade, grade_log, parse_log
 from srl_agent.env.repo import (
     ContaminationError,
     RepoError,
@@ -33,5 +33,5 @@ __all__ = [
     "parse_log",
     "scrub_future_history",
     "submission_diff",
-    "test_command",
+    "eval_command",
 ]

@@ -45,16 +45,16 @@ class GradeResult:
     error: str | None = None
 
 
-def test_files(test_patch: str) -> list[str]:
+def test_patch_files(test_patch: str) -> list[str]:
     """Files a test patch touches, in order (the test directives swebench derives for pytest repos)."""
     return list(dict.fromkeys(b for _a, b in _DIFF_FILE_RE.findall(test_patch)))
 
 
-def test_command(task: Task) -> str:
+def eval_command(task: Task) -> str:
     """The task's own command, else `pytest -rA` on the test patch's files (-rA: every result in the summary)."""
     if task.test_cmd:
         return task.test_cmd
-    return "python3 -m pytest -rA " + " ".join(shlex.quote(f) for f in test_files(task.test_patch))
+    return "python3 -m pytest -rA " + " ".join(shlex.quote(f) for f in test_patch_files(task.test_patch))
 
 
 def parser_name(task: Task) -> str:
@@ -121,7 +121,7 @@ def _reset_and_apply_test_patch(sandbox, repo_dir: str, task: Task) -> str:
     # script does with `git checkout <base> <test files>`; files new in the test patch are removed.
     q, base = shlex.quote(repo_dir), shlex.quote(task.base_commit)
     lines = [f"cd {q}"]
-    for f in test_files(task.test_patch):
+    for f in test_patch_files(task.test_patch):
         qf = shlex.quote(f)
         lines.append(
             f"if {GIT} cat-file -e {base}:{qf} 2>/dev/null; then {GIT} checkout -q {base} -- {qf}; else rm -rf {qf}; fi"
@@ -166,7 +166,7 @@ def grade(
                     log.append(_reset_and_apply_test_patch(sandbox, repo_dir, task))
                 out = "/tmp/.srl_test_output.txt"
                 res = sandbox.run(
-                    f"cd {shlex.quote(repo_dir)} && ( {test_command(task)} ) > {out} 2>&1; "
+                    f"cd {shlex.quote(repo_dir)} && ( {eval_command(task)} ) > {out} 2>&1; "
                     f"echo \"SRL_EXIT=$?\"",
                     timeout=timeout,
                 )

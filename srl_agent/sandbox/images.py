@@ -119,5 +119,5 @@ def _build(client, ctx: Path, tag: str, args: dict[str, str], network: str, dige
         text = chunk.get("stream") or chunk.get("status") or ""
         if text:
             lines.append(text if text.endswith("\n") else text + "\n")
-            if log and text.strip():
+            if log and text.startswith("Step "):
                 log(text.rstrip())
