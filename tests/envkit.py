@@ -24,10 +24,10 @@ def _docker_image() -> str:
     if override:
         return override
     try:
-        from srl_agent.sandbox import images  # landed by the sandbox layer
+        from srl_agent.sandbox.baseimage import BASE_LATEST
 
-        return images.base_image_name()  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
+        return BASE_LATEST
+    except ImportError:
         from srl_agent.sandbox.config import DEFAULT_IMAGE
 
         return DEFAULT_IMAGE

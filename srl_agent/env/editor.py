@@ -1,7 +1,7 @@
 """`str_replace_editor`: the file editor of SWE-agent (`tools/edit_anthropic`) and OpenHands (openhands-aci `OHEditor`).
 
-Both descend from Anthropic's computer-use text editor and share most messages; the trajectories we train on were
-recorded with them, so the policy must see the same observations here, byte for byte where it matters. Two styles:
+Both descend from Anthropic's computer-use editor; our trajectories were recorded with them, so the policy must see
+the same observations here. Two styles:
 
 * ``sweagent`` (default; SWE-smith trajectories, repo at /testbed): errors are the bare message, tabs are expanded
   (also in the file written back: a quirk of that tool, kept on purpose), the str_replace snippet shows 5 lines before
@@ -19,41 +19,19 @@ from __future__ import annotations
 import shlex
 from typing import Literal
 
-from srl_agent.actions import Edit
+from srl_agent.actions import EDIT_COMMANDS, Edit
+from srl_agent.env.editor_text import (
+    DIR_HEADER,
+    DIR_TRUNCATED_NOTICE,
+    MULTIPLE_MSG,
+    ToolError,
+    fmt_range,
+    numbered,
+    truncate,
+)
 from srl_agent.sandbox.base import Sandbox
 
 EditorStyle = Literal["sweagent", "openhands"]
-MAX_RESPONSE_LEN = 16000
-FILE_TRUNCATED_NOTICE = (
-    "<response clipped><NOTE>To save on context only part of this file has been shown to you. You should retry this "
-    "tool after you have searched inside the file with `grep -n` in order to find the line numbers of what you are "
-    "looking for.</NOTE>"
-)
-DIR_TRUNCATED_NOTICE = (
-    "<response clipped><NOTE>To save on context only part of this directory has been shown to you. You should use "
-    "`ls -la` instead to view large directories incrementally.</NOTE>"
-)
-
-
-_DIR_HEADER = "Here's the files and directories up to 2 levels deep in {}, excluding hidden items:"
-_MULTIPLE = "No replacement was performed. Multiple occurrences of old_str `{}` in lines {}. Please ensure it is unique"
-
-
-class ToolError(Exception):
-    """An editor error shown to the agent as the observation (never an infrastructure failure)."""
-
-    def __init__(self, message: str):
-        self.message = message
-        super().__init__(message)
-
-
-def _truncate(text: str, notice: str = FILE_TRUNCATED_NOTICE) -> str:
-    return text if len(text) <= MAX_RESPONSE_LEN else text[:MAX_RESPONSE_LEN] + notice
-
-
-def _vr(view_range: tuple[int, int]) -> str:
-    return f"[{view_range[0]}, {view_range[1]}]"
-
 
 class Editor:
     """One editor per episode: `editor(edit)` returns the observation text (success or error message)."""
@@ -115,11 +93,7 @@ class Editor:
             return self._insert(path, e.insert_line, e.new_str)
         if e.command == "undo_edit":
             return self._undo(path)
-        raise ToolError(
-            f"Unrecognized command {e.command}. The allowed commands for the str_replace_editor tool are: "
-            + ('"view", "create", "str_replace", "insert", "undo_edit"' if not self._oh else
-               "view, create, str_replace, insert, undo_edit")
-        )
+        raise ToolError(f"Unrecognized command {e.command}. The allowed commands are: {', '.join(EDIT_COMMANDS)}")
 
     def _validate_path(self, command: str, path: str) -> str:
         if not path.startswith("/"):
@@ -177,20 +151,16 @@ class Editor:
     # -- commands -------------------------------------------------------------------------------------------------
 
     def _numbered(self, content: str, descriptor: str, start: int = 1) -> str:
-        content = _truncate(content)
-        if not self._oh:
-            content = content.expandtabs()
-        body = "\n".join(f"{i + start:6}\t{line}" for i, line in enumerate(content.split("\n")))
-        return f"Here's the result of running `cat -n` on {descriptor}:\n{body}\n"
+        return numbered(content, descriptor, start, expand_tabs=not self._oh)
 
     def _view_dir(self, path: str, view_range: tuple[int, int] | None) -> str:
         if view_range:
             msg = "The `view_range` parameter is not allowed when `path` points to a directory."
-            raise self._invalid("view_range", _vr(view_range), msg, msg)
+            raise self._invalid("view_range", fmt_range(view_range), msg, msg)
         q = shlex.quote(path)
         if not self._oh:
             listing = self.sandbox.run(f"find {q} -maxdepth 2 -not -path '*/\\.*' 2>/dev/null").output
-            return f"{_DIR_HEADER.format(path)}\n{listing}\n"
+            return f"{DIR_HEADER.format(path)}\n{listing}\n"
         base = path.rstrip("/") or ""
         exclude = f"-not \\( -path {shlex.quote(base + '/.*')} -o -path {shlex.quote(base + '/*/.*')} \\)"
         listing = self.sandbox.run(
@@ -198,8 +168,8 @@ class Editor:
             'while IFS= read -r f; do if [ -d "$f" ]; then printf "%s/\\n" "$f"; else printf "%s\\n" "$f"; fi; done'
         ).output.strip()
         hidden = self.sandbox.run(f"find -L {q} -mindepth 1 -maxdepth 1 -name '.*' 2>/dev/null | wc -l").output.strip()
-        out = f"{_DIR_HEADER.format(path)}\n{listing}"
-        out = _truncate(out, DIR_TRUNCATED_NOTICE)
+        out = f"{DIR_HEADER.format(path)}\n{listing}"
+        out = truncate(out, DIR_TRUNCATED_NOTICE)
         if hidden.isdigit() and int(hidden) > 0:
             out += (
                 f"\n\n{hidden} hidden files/directories in this directory are excluded. "
@@ -213,7 +183,7 @@ class Editor:
             return self._numbered(content, path)
         lines = content.split("\n")
         start, end = view_range
-        vr = _vr(view_range)
+        vr = fmt_range(view_range)
         if self._oh:
             # OHEditor counts lines as Python's file iteration does (a trailing newline adds no line).
             n = len(content.splitlines(keepends=True))
@@ -265,10 +235,10 @@ class Editor:
                     starts.append(content.count("\n", 0, i) + 1)
                     i = content.find(old, i + max(len(old), 1)) if i < len(content) else -1
                 lines = sorted(set(starts))
-                raise ToolError(f"{_MULTIPLE.format(old, lines)}.")
+                raise ToolError(f"{MULTIPLE_MSG.format(old, lines)}.")
             # SWE-agent lists the lines that *contain* old_str, so a multi-line old_str reports [].
             lines = [i + 1 for i, line in enumerate(content.split("\n")) if old in line]
-            raise ToolError(_MULTIPLE.format(old, lines))
+            raise ToolError(MULTIPLE_MSG.format(old, lines))
         if not self._oh and new == old:
             raise ToolError(f"No replacement was performed, old_str `{old}` is the same as new_str `{new}`.")
         idx = content.find(old)

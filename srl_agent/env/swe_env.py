@@ -11,6 +11,7 @@ The agent loop is not here (a later issue); this module only turns actions into 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -101,7 +102,7 @@ class SWEEnv:
             checkout_base(self._sandbox, self.repo_dir, self.task.base_commit)
             if self.scrub_history:
                 scrub_future_history(self._sandbox, self.repo_dir, self.task.base_commit)
-            self._sandbox.run(f"cd {self.repo_dir}")
+            self._sandbox.run(f"cd {shlex.quote(self.repo_dir)}")
         except BaseException:
             self.close()
             raise

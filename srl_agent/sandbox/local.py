@@ -52,12 +52,9 @@ class _ProcessTransport:
         ready, _, _ = select.select([self._fd], [], [], max(timeout, 0))
         return os.read(self._fd, 65536) if ready else None
 
-    def signal_group(self, sig: str, spare_shell: bool) -> None:
-        subprocess.run(
-            ["bash", "-c", SIGNAL_GROUP_SCRIPT, "_", sig, str(self.pid), str(self.pid if spare_shell else 0)],
-            check=False,
-            timeout=10,
-        )
+    def signal_group(self, sig: str, spare_shell: bool) -> bool:
+        argv = ["bash", "-c", SIGNAL_GROUP_SCRIPT, "_", sig, str(self.pid), str(self.pid if spare_shell else 0)]
+        return subprocess.run(argv, check=False, timeout=30).returncode == 0
 
     def close(self) -> None:
         if self.proc.poll() is None:

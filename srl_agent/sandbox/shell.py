@@ -43,19 +43,31 @@ BOOTSTRAP = (
 )
 
 # Runs outside the shell (a separate bash) to signal the shell's process group. $1 signal, $2 pgid, $3 pid to spare
-# (0 for none). Only builtins: it must work while the container's pids limit is exhausted or PATH is broken.
+# (0 for none). SIGINT goes to the whole group at once with kill(-pgid): bash must see its SIGINT while the foreground
+# child dies of the same SIGINT, else it treats the child's death as handled and runs the next command of the list.
+# SIGKILL sweeps /proc until no member is left (a fork bomb refills the group while it is being killed) and exits 1
+# if members survive 20 sweeps. Only builtins: it must work with the pids limit exhausted or PATH broken.
 SIGNAL_GROUP_SCRIPT = r"""
 sig=$1 pg=$2 spare=$3
-for f in /proc/[0-9]*/stat; do
-  read -r line < "$f" 2>/dev/null || continue
-  rest=${line##*) }; set -- $rest; pid=${f#/proc/}; pid=${pid%/stat}
-  [ "$3" = "$pg" ] && [ "$pid" != "$spare" ] && [ "$pid" != "$$" ] && kill -s "$sig" "$pid" 2>/dev/null
+if [ "$sig" = INT ]; then kill -s INT -- "-$pg" 2>/dev/null; exit 0; fi
+for pass in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  found=0
+  for f in /proc/[0-9]*/stat; do
+    read -r line < "$f" 2>/dev/null || continue
+    rest=${line##*) }; set -- $rest; pid=${f#/proc/}; pid=${pid%/stat}
+    if [ "$3" = "$pg" ] && [ "$pid" != "$spare" ] && [ "$pid" != "$$" ]; then kill -s "$sig" "$pid" 2>/dev/null; found=1; fi
+  done
+  [ $found = 0 ] && exit 0
 done
-exit 0
+exit 1
 """
 
 _READY = re.compile(rb"__SRL_READY_(\d+)__\n")
 RESTART_NOTE = "[sandbox: the shell was restarted ({why}); working directory and environment variables were reset]"
+RESET_NOTE = (
+    "[sandbox: processes could not be stopped, so every process was killed and the shell restarted; files are kept,"
+    " working directory and environment variables were reset]"
+)
 
 
 def ansi_c_quote(command: str) -> bytes:
@@ -147,18 +159,21 @@ class Transport(Protocol):
         """Bytes of output; b"" at EOF (shell gone); None when `timeout` passed with nothing."""
         ...
 
-    def signal_group(self, sig: str, spare_shell: bool) -> None:
-        """Send `sig` (INT, KILL) to the shell's process group, sparing the shell itself if asked."""
+    def signal_group(self, sig: str, spare_shell: bool) -> bool:
+        """Send `sig` (INT, KILL) to the shell's process group, sparing the shell itself if asked. False when the
+        signalling failed or (KILL) members survived."""
         ...
 
     def close(self) -> None: ...
 
 
 class ShellSession:
-    """Drives a Transport with the marker protocol. `start()` returns a new Transport (a fresh shell)."""
+    """Drives a Transport with the marker protocol. `start()` returns a new Transport (a fresh shell); `hard_reset()`
+    (optional) kills every process of the sandbox when signals cannot (Docker: restart the container)."""
 
-    def __init__(self, start, output_limit: int, grace_s: float, start_timeout_s: float) -> None:
+    def __init__(self, start, output_limit: int, grace_s: float, start_timeout_s: float, hard_reset=None) -> None:
         self._start = start
+        self._hard_reset = hard_reset
         self.output_limit = output_limit
         self.grace_s = grace_s
         self.start_timeout_s = start_timeout_s
@@ -186,11 +201,23 @@ class ShellSession:
         self.restarts += 1
         old = self.transport
         try:
-            old.signal_group("KILL", spare_shell=False)
+            clean = old.signal_group("KILL", spare_shell=False)
         finally:
             old.close()
+        if not clean and self._hard_reset:
+            self._hard_reset()
         self.transport = self._spawn()
         return RESTART_NOTE.format(why=why)
+
+    def reset(self) -> str:
+        """Kill every process of the sandbox (hard_reset) and start a new shell; falls back to restart()."""
+        if not self._hard_reset:
+            return self.restart("its processes could not be stopped")
+        self.restarts += 1
+        self.transport.close()
+        self._hard_reset()
+        self.transport = self._spawn()
+        return RESET_NOTE
 
     def run(self, command: str, timeout: float) -> CommandResult:
         t0 = time.monotonic()
@@ -210,11 +237,15 @@ class ShellSession:
         if timed_out:
             notes.append(f"[command timed out after {timeout:g}s and was interrupted]")
             self.transport.signal_group("INT", spare_shell=False)
-            if self._collect(col, time.monotonic() + self.grace_s) == "timeout":
-                self.transport.signal_group("KILL", spare_shell=True)
-                status = self._collect(col, time.monotonic() + self.grace_s)
-                if status == "timeout":
-                    status = "hung"
+            status = self._collect(col, time.monotonic() + self.grace_s)
+            if status == "timeout":
+                if self.transport.signal_group("KILL", spare_shell=True):
+                    status = self._collect(col, time.monotonic() + self.grace_s)
+                    status = "hung" if status == "timeout" else status
+                else:  # members survive SIGKILL sweeps (fork bomb) or no process can be spawned to send it
+                    col.flush_pending()
+                    notes.append(self.reset())
+                    status = "reset"
         if status in ("eof", "hung"):
             col.flush_pending()
             why = "it exited" if status == "eof" else "it did not respond to SIGINT/SIGKILL"
@@ -224,7 +255,7 @@ class ShellSession:
             out = (out + ("\n" if out and not out.endswith("\n") else "") + "\n".join(notes)).lstrip("\n")
         return CommandResult(
             output=out,
-            exit_code=None if timed_out or status != "done" else col.exit_code,
+            exit_code=col.exit_code if status == "done" and not timed_out else None,
             timed_out=timed_out,
             truncated=truncated,
             duration_s=time.monotonic() - t0,
