@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -217,16 +216,16 @@ def _spawn_owner() -> subprocess.Popen:
 
 
 @pytest.mark.docker
-def test_sigkill_leaves_container_then_gc_removes_it():
-    from srl_agent.sandbox.cleanup import gc
+def test_sigkill_leaves_container_then_gc_removes_it(capsys):
+    from srl_agent.cli import main
 
     proc = _spawn_owner()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert len(_labelled(proc.pid)) == 1
     with _docker_sandbox() as live:  # a live owner's sandbox survives gc
-        removed, _kept = gc()
-        assert _labelled(proc.pid) == [] and len(removed) >= 1
+        assert main(["env", "gc"]) == 0
+        assert _labelled(proc.pid) == [] and "removed" in capsys.readouterr().out
         assert live.run("echo alive").output == "alive\n"
 
 
@@ -247,16 +246,23 @@ def test_memory_hog_is_contained():
         assert sb.run("echo $KEEP").output == "1\n"  # the shell itself survived
 
 
+BOMB = """import os, signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+
+
 @pytest.mark.docker
 def test_fork_bomb_is_contained():
     with _docker_sandbox(pids_limit=64) as sb:
-        sb.run("bomb() { bomb | bomb & }; bomb", timeout=3)
-        time.sleep(1)
+        sb.write_file("/tmp/bomb.py", BOMB)  # ignores SIGINT and refills the pids limit while being killed
+        t0 = time.monotonic()
+        r = sb.run("python3 /tmp/bomb.py", timeout=2)
+        # Either the SIGKILL sweeps win or the container is restarted ("every process was killed"): both contain it.
+        assert r.timed_out and time.monotonic() - t0 < 15
         assert subprocess.run(["true"]).returncode == 0  # the host still forks
-        try:
-            r = sb.run("sleep 30", timeout=2)  # pids exhausted: escalates to a container restart
-            r = sb.run("ls / | wc -l", timeout=10)
-            assert r.exit_code == 0 and int(r.output) > 5
-        except SandboxError:
-            pass  # cleanly reported dead is acceptable too
-    assert os.getloadavg()[0] >= 0
+        assert sb.run("ls /tmp; ps -e -o comm= | grep -c python3").output == "bomb.py\n0\n"  # files kept, bomb gone

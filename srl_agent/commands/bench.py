@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 2)
     _register_data(group)
     _register_reward(group)
+    _register_sandbox(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -67,4 +68,25 @@ def _bench_reward(args: argparse.Namespace) -> int:
     from srl_agent.bench.reward import run_reward_bench
 
     write_json(run_reward_bench(_samples(args.samples)), args.json)
+    return 0
+
+
+def _register_sandbox(group: Any) -> None:
+    s = group.add_parser("sandbox", help="Docker sandbox: start, per-command latency, 8-way throughput, vs exec/SWE-ReX")
+    s.add_argument("--image", help="image (default: srl-agent/base:latest, built with `srl-agent env build-base`)")
+    s.add_argument("--starts", type=int, default=20, help="container starts to time (default: 20)")
+    s.add_argument("--commands", type=int, default=500, help="commands per latency series (default: 500)")
+    s.add_argument("--no-swerex", action="store_true", help="skip the SWE-ReX comparison")
+    s.add_argument("--json", help="write the result here")
+    s.set_defaults(func=_bench_sandbox)
+
+
+def _bench_sandbox(args: argparse.Namespace) -> int:
+    from srl_agent.bench.sandbox import run_sandbox_bench
+    from srl_agent.sandbox.config import DEFAULT_IMAGE
+
+    result = run_sandbox_bench(
+        args.image or DEFAULT_IMAGE, starts=args.starts, commands=args.commands, swerex=not args.no_swerex
+    )
+    write_json(result, args.json)
     return 0

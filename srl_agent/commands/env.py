@@ -33,6 +33,8 @@ def register(sub) -> None:
     s.add_argument("--network", default="none", help="docker network mode (default: none)")
     s.set_defaults(func=_shell)
 
+    _register_mine(group)
+
 
 def _build_base(args: argparse.Namespace) -> int:
     import time
@@ -81,3 +83,37 @@ def _shell(args: argparse.Namespace) -> int:
                 return 0
             r = sb.run(line)
             print(r.output, end="" if r.output.endswith("\n") or not r.output else "\n")
+
+
+def _register_mine(group) -> None:
+    """`env mine` (swe-mini issue): tasks from a local repository's history; code in srl_agent/env/mine.py."""
+    m = group.add_parser("mine", help="turn a local git repository's fix commits into tasks (SWE-bench schema)")
+    m.add_argument("--repo", required=True, help="path of a local git repository")
+    m.add_argument("--output", required=True, help="bench directory to write (tasks.jsonl, mine_report.json)")
+    m.add_argument("--max", type=int, help="stop after this many tasks")
+    m.add_argument("--all-commits", action="store_true", help="consider every commit, not only fix-like messages")
+    m.add_argument("--src", action="append", default=[], metavar="DIR", help="put DIR on PYTHONPATH (src layouts)")
+    m.add_argument("--setup", action="append", default=[], metavar="CMD",
+                   help="shell command run before the tests, e.g. 'pip install -e .' (repeatable)")
+    m.add_argument("--test-dep", action="append", default=[], metavar="PKG",
+                   help="extra test dependency, pip-installed from the image's offline wheels (repeatable)")
+    m.add_argument("--exclude-test", action="append", default=[], metavar="ID", help="pytest node id or file to skip")
+    m.add_argument("--per-test-timeout", type=int, default=60, help="seconds per test (default: 60)")
+    m.add_argument("--timeout", type=int, default=900, help="seconds per test run (default: 900)")
+    m.set_defaults(func=_mine)
+
+
+def _mine(args: argparse.Namespace) -> int:
+    import shlex
+
+    from srl_agent.env.mine import MineConfig, mine
+
+    setup = list(args.setup)
+    if args.test_dep:
+        setup.insert(0, "pip install -q " + " ".join(shlex.quote(p) for p in args.test_dep))
+    config = MineConfig(max_tasks=args.max, message_pattern=None if args.all_commits else MineConfig.message_pattern,
+                        src_dirs=tuple(args.src), setup=tuple(setup), exclude_tests=tuple(args.exclude_test),
+                        per_test_timeout_s=args.per_test_timeout, run_timeout_s=args.timeout)
+    tasks, report = mine(args.repo, args.output, config)
+    print(f"{len(tasks)} task(s) from {len(report.kept) + len(report.skipped)} commit(s) written to {args.output}")
+    return 0 if tasks else 1

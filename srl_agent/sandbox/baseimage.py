@@ -28,10 +28,12 @@ ROOTFS_NAME = "srl-agent/rootfs"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
-def debian_mirror() -> str:
+def debian_mirror(sources: list[str] | None = None) -> str:
     """The Debian archive named in this host's apt sources (deb822 or one-line), else deb.debian.org."""
     uris: list[str] = []
-    for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*"))]:
+    if sources is None:
+        sources = ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*"))]
+    for path in sources:
         try:
             text = Path(path).read_text()
         except OSError:

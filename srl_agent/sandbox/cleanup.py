@@ -110,7 +110,6 @@ def gc(all_: bool = False) -> tuple[list[str], list[str]]:
     Returns (removed container names, kept container names). Containers owned by other hosts are kept.
     """
     import docker
-
     from srl_agent.sandbox.docker import docker_client
 
     removed: list[str] = []

@@ -33,7 +33,6 @@ def docker_client():
     with _client_lock:
         if _client is None:
             import docker
-
             from srl_agent.errors import UserError
 
             try:
@@ -87,12 +86,18 @@ class _ExecTransport:
             del self._frame[: 8 + size]
         return bytes(out)
 
-    def signal_group(self, sig: str, spare_shell: bool) -> None:
+    def signal_group(self, sig: str, spare_shell: bool) -> bool:
+        import docker
+
         if not self.pid:
-            return
+            return True
         argv = ["bash", "-c", SIGNAL_GROUP_SCRIPT, "_", sig, str(self.pid), str(self.pid if spare_shell else 0)]
-        eid = self.api.exec_create(self.container_id, argv)["Id"]
-        self.api.exec_start(eid)
+        try:
+            eid = self.api.exec_create(self.container_id, argv)["Id"]
+            self.api.exec_start(eid)
+            return self.api.exec_inspect(eid).get("ExitCode") == 0
+        except docker.errors.APIError:
+            return False  # e.g. the pids limit is exhausted and no process can be spawned: the caller resets
 
     def close(self) -> None:
         for f in (self._sock, self._io):
@@ -140,6 +145,7 @@ class DockerSandbox:
                 c.output_limit,
                 c.interrupt_grace_s,
                 c.start_timeout_s,
+                hard_reset=self._restart_container,
             )
         except docker.errors.ImageNotFound:
             self.close()
@@ -158,32 +164,29 @@ class DockerSandbox:
         return self._session.restarts
 
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
+        import docker
+
         with self._lock:
             if self._closed:
                 raise SandboxError("sandbox is closed")
             try:
                 return self._session.run(command, timeout or self.config.default_timeout_s)
-            except Exception as e:
-                return self._recover(e)
+            except (docker.errors.APIError, SandboxError, OSError) as e:
+                # The shell could not be (re)started: try once more in a restarted container before giving up.
+                try:
+                    note = self._session.reset()
+                except Exception as e2:
+                    raise SandboxError(f"sandbox {self.container.short_id} is dead: {e}; restart failed: {e2}") from e
+                return CommandResult(output=f"{note} ({e})", exit_code=None)
 
-    def _recover(self, err: Exception) -> CommandResult:
-        """The shell could not be signalled or restarted (e.g. pids limit exhausted): restart the whole container.
-        Files survive; every process is gone."""
+    def _restart_container(self) -> None:
+        """Kill every process (the pid namespace dies with init) and start again; the container's files survive."""
         import docker
 
         try:
             self.container.restart(timeout=0)
-            self._session.transport.close()
-            self._session.restarts += 1
-            self._session.transport = self._session._spawn()
-        except docker.errors.DockerException as e:
-            raise SandboxError(f"sandbox died and could not be restarted: {e} (after: {err})") from e
-        return CommandResult(
-            output=f"[sandbox: every process was killed and the shell restarted ({err}); files are kept, "
-            "working directory and environment variables were reset]",
-            exit_code=None,
-            timed_out=True,
-        )
+        except docker.errors.NotFound:
+            raise SandboxError(f"sandbox container {self.container.short_id} was removed") from None
 
     def _sh(self, command: str) -> CommandResult:
         return self.run(command, timeout=30)

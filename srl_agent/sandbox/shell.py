@@ -178,6 +178,7 @@ class ShellSession:
         self.grace_s = grace_s
         self.start_timeout_s = start_timeout_s
         self.restarts = 0
+        self._busy = False  # a command was sent and its marker not yet read (the caller was interrupted)
         self.transport: Transport = self._spawn()
 
     def _spawn(self) -> Transport:
@@ -225,6 +226,9 @@ class ShellSession:
         line = b"__srl_run " + ansi_c_quote(command)
         line += b" </dev/null; printf '__SRL_%s_%%s__\\n' \"$?\"\n" % nonce.encode()
         col = OutputCollector(b"__SRL_" + nonce.encode() + b"_", self.output_limit)
+        if self._busy:  # e.g. KeyboardInterrupt mid-command: its process and output would leak into this one
+            col.feed(self.restart("the previous command was abandoned").encode() + b"\n")
+        self._busy = True
         try:
             self.transport.send(line)
         except OSError:
@@ -250,6 +254,7 @@ class ShellSession:
             col.flush_pending()
             why = "it exited" if status == "eof" else "it did not respond to SIGINT/SIGKILL"
             notes.append(self.restart(why))
+        self._busy = False
         out, truncated = col.text()
         if notes:
             out = (out + ("\n" if out and not out.endswith("\n") else "") + "\n".join(notes)).lstrip("\n")

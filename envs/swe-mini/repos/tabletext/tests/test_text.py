@@ -1,6 +1,6 @@
 import pytest
 
-from tabletext.text import display_width, pad, strip_ansi, wrap
+from tabletext.text import display_width, pad, wrap
 
 
 def test_width_of_ascii():
@@ -24,6 +24,8 @@ def test_width_ignores_colour_codes():
 
 
 def test_strip_ansi():
+    from tabletext.text import strip_ansi
+
     assert strip_ansi("\x1b[1;32mok\x1b[0m done") == "ok done"
 
 
