@@ -89,6 +89,7 @@ def test_steps_bash_edit_unknown_tool_and_submit(world):
         assert env.step(Bash("false")).info["exit_code"] == 1
         slow = env.step(Bash("echo started; sleep 5"))
         assert slow.info["timed_out"] and slow.observation.startswith("started\n")
+        assert "[command timed out" not in slow.observation  # one timeout message, the scaffold's
         assert slow.observation.endswith(
             "The command 'echo started; sleep 5' was cancelled because it took more than 1.5 seconds. "
             "Please try a different command that completes more quickly."

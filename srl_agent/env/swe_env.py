@@ -11,6 +11,7 @@ The agent loop is not here (a later issue); this module only turns actions into 
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from srl_agent.env.editor import Editor, EditorStyle
 from srl_agent.env.repo import checkout_base, scrub_future_history, submission_diff
 from srl_agent.env.task import Task
 from srl_agent.sandbox.base import Sandbox
+
+_SANDBOX_TIMEOUT_NOTE = re.compile(r"\[command timed out after [0-9.e+-]+s and was interrupted\]\n?")
 
 REPO_DIR = "/testbed"
 SandboxFactory = Callable[[Task], Sandbox]
@@ -121,6 +124,8 @@ class SWEEnv:
                         duration_s=res.duration_s)
             obs = res.output
             if res.timed_out:
+                # The agent sees the scaffold's message (what expert observations contain), not the sandbox's note.
+                obs = _SANDBOX_TIMEOUT_NOTE.sub("", obs)
                 obs = (obs.rstrip("\n") + "\n" if obs.strip() else "") + timeout_message(action.command,
                                                                                          self.command_timeout)
             return StepResult(obs, False, info)

@@ -86,6 +86,9 @@ class TrainConfig:
     sft_think: str = _f("I will take the next step.", "Thought written inside <think>…</think> before each SFT target.")
     # --- output --------------------------------------------------------------------------------------------------
     save_every: int = _f(50, "Save a resumable checkpoint every N steps (0 = only the final one).")
+    eval_every: int = _f(0, "Measure the mean reward on a fixed prompt subset (fixed seed) every N steps, before step 1 and at the end -> eval.jsonl (0 = never).")
+    eval_prompts: int = _f(32, "Prompts in the evaluation subset (the first N of the training instances).")
+    eval_samples: int = _f(8, "Completions per evaluation prompt.")
     samples_per_step: int = _f(4, "Completions per step written to samples.jsonl (the replay viewer reads it).")
     tensorboard: bool = _f(False, "Also log metrics to TensorBoard (OUTPUT/tensorboard).")
     wandb: bool = _f(False, "Also log metrics to Weights & Biases (needs `pip install wandb` and a login).")
@@ -111,9 +114,10 @@ CHOICES = {
     "lr_schedule": ("constant", "linear", "cosine"),
 }
 POSITIVE = ("group_size", "temperature", "max_completion_tokens", "generation_batch_size", "batch_size", "max_sampling_rounds",
-            "mini_batches", "micro_batch_size", "steps", "lr", "max_grad_norm", "lora_r", "sft_batch_size", "max_prompt_tokens")
+            "mini_batches", "micro_batch_size", "steps", "lr", "max_grad_norm", "lora_r", "sft_batch_size", "max_prompt_tokens",
+            "eval_prompts", "eval_samples")
 NON_NEGATIVE = ("filter_eps", "clip_eps", "clip_eps_high", "kl_coef", "warmup_ratio", "weight_decay", "sft_steps", "sft_lr",
-                "save_every", "samples_per_step", "lora_dropout")
+                "save_every", "samples_per_step", "eval_every", "lora_dropout")
 
 
 def _validate(c: TrainConfig) -> None:

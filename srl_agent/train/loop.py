@@ -153,6 +153,17 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
                                     scheduler=scheduler, sampler_state=sampler.state(), step=step, config=config_dict,
                                     accelerator=accelerator)
 
+    def evaluate(step: int) -> None:
+        if not (cfg.eval_every and accelerator.is_main_process):
+            return
+        from srl_agent.train.evaluate import mean_reward
+
+        row = {"step": step, **mean_reward(engine, prompts[: cfg.eval_prompts], cfg, cfg.eval_samples, seed=cfg.seed + 4242)}
+        with (output / "eval.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    if start_step == 0:
+        evaluate(0)
     for step in bar:
         try:
             metrics, groups = grpo_step(cfg, step, model, ref_model, optimizer, scheduler, accelerator, engine, prompts, sampler,
@@ -170,6 +181,8 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
         bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", fmt_err=f"{metrics['format_error_rate']:.2f}")
         if cfg.save_every and (step + 1) % cfg.save_every == 0:
             save(step + 1)
+        if cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            evaluate(step + 1)
     bar.close()
     logger.close()
     final = ckpt.save_final(output / "final", model, tokenizer, cfg.merge_lora, accelerator)
