@@ -113,7 +113,7 @@ def test_mine_end_to_end(history, tmp_path):
     from srl_agent.env.task import load_tasks
     from srl_agent.sandbox.config import SandboxConfig
     from srl_agent.sandbox.docker import DockerSandbox
-    from tests._docker_env import base_image
+    from _docker_env import base_image
 
     base_image()
     repo, c = history

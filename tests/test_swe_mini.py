@@ -93,7 +93,7 @@ def test_empty_patch_is_not_resolved():
 
 @pytest.fixture(scope="module")
 def factory():
-    from tests._docker_env import base_image
+    from _docker_env import base_image
 
     base_image()
     return swe_mini.sandbox_factory()

@@ -28,8 +28,10 @@ def register(sub) -> None:
     g.add_argument("--all", action="store_true", help="remove every srl-agent sandbox container, live owners too")
     g.set_defaults(func=_gc)
 
-    s = group.add_parser("shell", help="open an interactive shell in a fresh sandbox")
-    s.add_argument("--image", help="image to run (default: srl-agent/base:latest)")
+    s = group.add_parser("shell", help="open an interactive shell in a fresh sandbox, or in a task's environment")
+    s.add_argument("instance_id", nargs="?", help="a task of --bench: its repo at the base commit in /testbed")
+    s.add_argument("--bench", help="swe-mini, a bench directory (tasks.jsonl) or a task file; needs INSTANCE_ID")
+    s.add_argument("--image", help="image to run without a task (default: srl-agent/base:latest)")
     s.add_argument("--network", default="none", help="docker network mode (default: none)")
     s.set_defaults(func=_shell)
 
@@ -65,24 +67,48 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _shell(args: argparse.Namespace) -> int:
-    import shutil
-    import subprocess
-
+    from srl_agent.errors import UserError
     from srl_agent.sandbox.config import DEFAULT_IMAGE, SandboxConfig
     from srl_agent.sandbox.docker import DockerSandbox
 
+    if bool(args.bench) != bool(args.instance_id):
+        raise UserError("a task shell needs both --bench BENCH and INSTANCE_ID (or neither, for a bare sandbox)")
     config = SandboxConfig(image=args.image or DEFAULT_IMAGE, network_mode=args.network)
+    if args.bench:
+        return _task_shell(args, config)
     with DockerSandbox(config) as sb:
         print(f"sandbox {sb.id[:12]} ({config.image}, network {config.network_mode}); exit the shell to remove it")
-        if shutil.which("docker"):
-            return subprocess.call(["docker", "exec", "-it", sb.id, "bash"])
-        while True:  # no docker CLI: a line-based shell over the sandbox protocol
-            try:
-                line = input("sandbox$ ")
-            except EOFError:
-                return 0
-            r = sb.run(line)
-            print(r.output, end="" if r.output.endswith("\n") or not r.output else "\n")
+        return _interact(sb)
+
+
+def _task_shell(args: argparse.Namespace, config) -> int:
+    from srl_agent.env.benches import find_task, load_bench, sandbox_factory
+    from srl_agent.env.swe_env import SWEEnv
+
+    task = find_task(load_bench(args.bench), args.instance_id, args.bench)
+    with SWEEnv(task, sandbox_factory(args.bench, config)) as env:
+        issue = env.reset()
+        print(f"{task.instance_id}: repo at {task.base_commit[:12]} in {env.repo_dir} (history scrubbed); the issue:\n")
+        print(issue.strip() + "\n")
+        print("exit the shell to remove the sandbox")
+        return _interact(env.sandbox)
+
+
+def _interact(sb) -> int:
+    """A real terminal through `docker exec -it` when there is one; otherwise a line shell over the sandbox protocol."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("docker") and sys.stdin.isatty():
+        return subprocess.call(["docker", "exec", "-it", "-w", "/testbed", sb.id, "bash"])
+    while True:
+        try:
+            line = input("sandbox$ ")
+        except EOFError:
+            return 0
+        r = sb.run(line)
+        print(r.output, end="" if r.output.endswith("\n") or not r.output else "\n")
 
 
 def _register_mine(group) -> None:

@@ -16,6 +16,13 @@ config: the paper's settings (srl_agent/configs/srl.toml) < --config FILE < key=
 def register(sub) -> None:
     p = sub.add_parser("train", help="SRL training: GRPO with the step-wise similarity reward",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_options(p)
+    # REMAINDER so that options may follow key=value pairs (`train lr=1e-6 --steps 3`); run() parses them out.
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="key=value", help="config overrides, e.g. lr=1e-6 group_size=4")
+    p.set_defaults(func=run)
+
+
+def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trajectories", nargs="+", metavar="FILE|DIR|DATASET",
                    help="expert trajectories (any supported format) or instances from `srl-agent data convert`; "
                         "default: the shipped sample (trajectories/sample.jsonl)")
@@ -25,14 +32,25 @@ def register(sub) -> None:
     p.add_argument("--config", type=Path, help="TOML file with config keys (see srl_agent/configs/srl.toml)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
     p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. lr=1e-6 group_size=4")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError
     from srl_agent.train.config import DEFAULT_TRAJECTORIES, describe_fields, resolve_config
 
+    rest = argparse.ArgumentParser(prog="srl-agent train", add_help=False)
+    _add_options(rest)
+    rest.add_argument("overrides", nargs="*")
+    later = rest.parse_intermixed_args(args.overrides)
+    for key, value in vars(later).items():
+        if key != "overrides" and value not in (None, False):
+            setattr(args, key, value)
+    args.overrides = later.overrides
+    # `--trajectories a.jsonl lr=1e-6`: nargs="+" swallowed the override; give it back.
+    if args.trajectories:
+        moved = [t for t in args.trajectories if "=" in t and not Path(t).exists()]
+        args.trajectories = [t for t in args.trajectories if t not in moved] or None
+        args.overrides = moved + args.overrides
     if args.list_config:
         print(describe_fields())
         return 0
