@@ -29,7 +29,7 @@ def warm_model(trajectories, tmp_path_factory):
     """The tiny model after a short SFT warm start: writes the format often enough for groups to survive filtering."""
     out = tmp_path_factory.mktemp("warm")
     args = ["train", "--trajectories", *trajectories, "--model", "tiny", "--output", str(out), "--steps", "1", *FAST,
-            "sft_steps=60", "sft_lr=3e-3", "sft_batch_size=8", "save_every=0"]
+            "sft_steps=150", "sft_lr=3e-3", "sft_batch_size=8", "save_every=0"]
     assert main(args) == 0
     return str(out / "final")
 
