@@ -47,7 +47,13 @@ def test_trl_grpo_trainer_calls_the_srl_reward(traj_dir, tmp_path):
         args=config,
         train_dataset=dataset,
     )
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        # TRL's Trainer initialises accelerate's process-global state; leave none behind for other tests.
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
     assert seen, "TRL never called the reward"
     n, rewards = seen[0]
     assert n == len(rewards) == 4

@@ -212,7 +212,12 @@ def grpo_step(
 ) -> tuple[dict[str, float], list[Group]]:
     t0 = time.perf_counter()
     local_batch = max(1, cfg.batch_size // accelerator.num_processes)
-    groups, metrics = collect_groups(cfg, engine, prompts, sampler, step, local_batch, accelerator.process_index)
+    try:
+        groups, metrics = collect_groups(cfg, engine, prompts, sampler, step, local_batch, accelerator.process_index)
+    except RuntimeError as e:  # torch.multinomial on NaN/inf probabilities: the weights diverged at the last update
+        if "inf" in str(e) or "nan" in str(e):
+            raise NonFiniteLoss(f"sampling failed, the policy's outputs are not finite ({e})", []) from e
+        raise
     t1 = time.perf_counter()
     if groups:
         metrics.update(train_on_groups(cfg, model, ref_model, optimizer, scheduler, accelerator, groups, pad_id))
