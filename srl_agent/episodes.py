@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from srl_agent.jsonl import iter_jsonl_strict
 from srl_agent.trajectory import DataError, Origin
 
 SCHEMA_VERSION = 1
@@ -83,13 +84,5 @@ def write_episode(path: str | Path, episode: Episode) -> None:
 
 def read_episodes(path: str | Path) -> Iterator[Episode]:
     """Stream the episodes of a file; a bad line raises DataError naming file:line."""
-    with Path(path).open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            origin = Origin(str(path), line=lineno)
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(origin, f"invalid JSON ({e.msg}); expected one episode per line") from None
-            yield Episode.from_dict(row, origin)
+    for row, origin in iter_jsonl_strict(path, "one episode per line"):
+        yield Episode.from_dict(row, origin)

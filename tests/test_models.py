@@ -31,7 +31,7 @@ def test_tiny_chat_template_is_chatml():
 def test_tiny_model_is_seeded_and_vllm_compatible(tmp_path):
     tok = tiny_tokenizer()
     m1, m2 = tiny_model(tok, seed=3), tiny_model(tok, seed=3)
-    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
     assert m1.config.head_dim >= 32  # vLLM's CPU attention rejects head_dim 16
     assert m1.config.vocab_size == len(tok)
     m1.save_pretrained(tmp_path)

@@ -29,7 +29,7 @@ def test_hf_engine_logprobs_match_a_training_forward_pass():
         out = engine.generate(prompts, 4, SamplingParams(temperature, 24), seed=5)
         flat = [s for group in out for s in group]
         assert len(out) == 2 and all(len(g) == 4 for g in out)
-        assert all(s.prompt_ids == tuple(p) for g, p in zip(out, prompts) for s in g)
+        assert all(s.prompt_ids == tuple(p) for g, p in zip(out, prompts, strict=True) for s in g)
         batch = pack(flat, tok.pad_token_id)
         with torch.no_grad():
             logprobs = token_logprobs(model, batch, temperature)

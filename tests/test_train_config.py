@@ -68,8 +68,8 @@ def test_group_advantages():
 def test_token_weights_match_their_aggregation():
     lens = [2, 8]
     grpo = token_weights(lens, "grpo", 16)  # each sequence sums to 1/N
-    assert [w * n for w, n in zip(grpo, lens)] == [0.5, 0.5]
+    assert [w * n for w, n in zip(grpo, lens, strict=True)] == [0.5, 0.5]
     dapo = token_weights(lens, "dapo", 16)  # all tokens equal, sum to 1
-    assert sum(w * n for w, n in zip(dapo, lens)) == pytest.approx(1.0) and dapo[0] == dapo[1]
+    assert sum(w * n for w, n in zip(dapo, lens, strict=True)) == pytest.approx(1.0) and dapo[0] == dapo[1]
     dr = token_weights(lens, "dr_grpo", 16)
     assert dr == [1 / 32, 1 / 32]

@@ -174,7 +174,7 @@ class ModelPolicy:
 
             params = SamplingParams(temperature=self.temperature, max_completion_tokens=self.max_new_tokens)
             samples = [s[0] for s in self._engine.generate(prompts, 1, params, seed=self.seed + self._calls)]
-            return [Completion(s.text, len(p), len(s.completion_ids)) for p, s in zip(prompts, samples)]
+            return [Completion(s.text, len(p), len(s.completion_ids)) for p, s in zip(prompts, samples, strict=True)]
         out: list[Completion] = []
         for start in range(0, len(prompts), self.batch_size):
             out += self._greedy(prompts[start : start + self.batch_size])
@@ -198,7 +198,7 @@ class ModelPolicy:
         with torch.no_grad():
             sequences = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
         completions = []
-        for prompt, ids in zip(prompts, sequences[:, width:].tolist()):
+        for prompt, ids in zip(prompts, sequences[:, width:].tolist(), strict=True):
             end = next((t + 1 for t, i in enumerate(ids) if i in eos), len(ids))
             completions.append(Completion(tok.decode(ids[:end], skip_special_tokens=True), len(prompt), end))
         return completions

@@ -1,27 +1,86 @@
-"""Resolve a bench name or path to its tasks and a sandbox factory: one place for `env shell`, `eval` and `train`."""
+"""Resolve a bench name or path to its tasks and a sandbox factory: one place for `env shell`, `eval` and `train`.
+
+    swe-mini                                    embedded (envs/swe-mini); split train | test | all
+    swe-bench | swe-bench-lite | swe-bench-verified   the Hugging Face datasets (via swebench's loader; needs internet)
+    DIR with tasks.jsonl                        e.g. from `srl-agent env mine`
+    FILE.json / FILE.jsonl / FILE.parquet       tasks in the SWE-bench schema
+    DIR saved with datasets' save_to_disk       (DIR/SPLIT/dataset_info.json or DIR/dataset_info.json)
+
+Classic SWE-bench instances (no `image` field, a repo/version swebench knows) get the official instance image
+`swebench/sweb.eval.x86_64.<id>`, the official test command and log parser (srl_agent.evaluate.harness).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from srl_agent.env.task import Task, load_tasks
 from srl_agent.errors import UserError
 
+SWEBENCH_DATASETS = {
+    "swe-bench": "SWE-bench/SWE-bench",
+    "swe-bench-lite": "SWE-bench/SWE-bench_Lite",
+    "swe-bench-verified": "SWE-bench/SWE-bench_Verified",
+}
+
 
 def load_bench(bench: str, split: str = "all") -> list[Task]:
-    """`swe-mini` (embedded), or a directory holding tasks.jsonl (e.g. from `env mine`), or a .json/.jsonl file."""
+    """The tasks of a bench (see the module docstring). `split` picks swe-mini's split and a dataset's split
+    ("all" means "test" for datasets)."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
 
         return swe_mini.load(split)  # type: ignore[arg-type]
+    if bench in SWEBENCH_DATASETS:
+        return _swebench(_dataset_rows(SWEBENCH_DATASETS[bench], split, bench), bench)
     path = Path(bench)
-    if path.is_dir():
-        path = path / "tasks.jsonl"
-    if not path.is_file():
-        raise UserError(f"unknown bench {bench!r}: use swe-mini, a directory with tasks.jsonl, or a .json/.jsonl task file")
-    return load_tasks(path)
+    if path.is_dir() and (path / "tasks.jsonl").is_file():
+        return load_tasks(path / "tasks.jsonl")
+    if path.suffix in (".json", ".jsonl") and path.is_file():
+        return _swebench(load_tasks(path), bench)
+    if (path.suffix == ".parquet" and path.is_file()) or _is_saved_dataset(path, split):
+        return _swebench(_dataset_rows(str(path), split, bench), bench)
+    raise UserError(
+        f"unknown bench {bench!r}: use swe-mini, {', '.join(SWEBENCH_DATASETS)}, a directory with tasks.jsonl, "
+        "a .json/.jsonl/.parquet task file, or a directory saved with datasets' save_to_disk"
+    )
+
+
+def _is_saved_dataset(path: Path, split: str) -> bool:
+    split = "test" if split == "all" else split
+    return (path / split / "dataset_info.json").is_file() or (path / "dataset_info.json").is_file()
+
+
+def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
+    """Rows through swebench's `load_swebench_dataset` (hub names, parquet, saved datasets)."""
+    split = "test" if split == "all" else split
+    if (Path(name) / "dataset_info.json").is_file():  # a single saved split: swebench only looks under DIR/SPLIT
+        import datasets
+
+        rows = list(datasets.load_from_disk(name))
+    else:
+        from swebench.harness.utils import load_swebench_dataset
+
+        try:
+            rows = load_swebench_dataset(name, split)
+        except Exception as e:  # noqa: BLE001 - the hub, a parquet reader or datasets: one message with the fix
+            raise UserError(
+                f"cannot load {bench} ({name}, split {split}): {type(e).__name__}: {str(e)[:200]}. Offline, download it "
+                f"elsewhere (datasets.load_dataset({name!r}, split={split!r}).to_json('{split}.jsonl')) and pass "
+                "--bench path/to/file.jsonl (or .parquet, or a save_to_disk directory)"
+            ) from None
+    from srl_agent.trajectory import Origin
+
+    return [Task.from_dict(dict(row), Origin(name, index=i)) for i, row in enumerate(rows)]
+
+
+def _swebench(tasks: list[Task], bench: str) -> list[Task]:
+    from srl_agent.evaluate.harness import as_swebench_task
+
+    return [as_swebench_task(t) for t in tasks]
 
 
 def find_task(tasks: list[Task], instance_id: str, bench: str) -> Task:
@@ -32,12 +91,42 @@ def find_task(tasks: list[Task], instance_id: str, bench: str) -> Task:
     raise UserError(f"no instance {instance_id!r} in {bench} (it has {len(tasks)}: {ids}{', …' if len(tasks) > 8 else ''})")
 
 
+_available: set[str] = set()
+_available_lock = threading.Lock()
+
+
+def ensure_image(image: str) -> None:
+    """Make sure `image` is on this machine: found locally, else pulled. Raises SandboxError saying what to do."""
+    import docker
+
+    from srl_agent.sandbox.base import SandboxError
+    from srl_agent.sandbox.docker import docker_client
+
+    if image in _available:
+        return
+    client = docker_client()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.APIError as e:
+            reason = getattr(e, "explanation", None) or str(e)
+            raise SandboxError(
+                f"image {image} is not on this machine and cannot be pulled ({reason}). Pull or build it where a "
+                "registry is reachable, then copy it here (docker save | docker load)"
+            ) from None
+    with _available_lock:
+        _available.add(image)
+
+
 def sandbox_factory(bench: str, config=None) -> Callable[[Task], object]:
     """A factory that starts a DockerSandbox on each task's image (swe-mini builds its images on first use)."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
 
         return swe_mini.sandbox_factory(config)
+    from srl_agent.evaluate.harness import CONDA_PATH, is_official_image
     from srl_agent.sandbox.config import SandboxConfig
     from srl_agent.sandbox.docker import DockerSandbox
 
@@ -46,6 +135,10 @@ def sandbox_factory(bench: str, config=None) -> Callable[[Task], object]:
     def start(task: Task) -> DockerSandbox:
         if not task.image:
             raise UserError(f"task {task.instance_id} has no `image` field: add one to its row (the image with the repo at /testbed)")
-        return DockerSandbox(dataclasses.replace(base, image=task.image, workdir="/testbed"))
+        ensure_image(task.image)
+        env = base.env
+        if is_official_image(task.image):  # the repository's conda env first on PATH, as after `conda activate testbed`
+            env = (*env, ("PATH", CONDA_PATH))
+        return DockerSandbox(dataclasses.replace(base, image=task.image, workdir="/testbed", env=env))
 
     return start

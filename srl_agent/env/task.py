@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srl_agent.jsonl import iter_jsonl_strict
 from srl_agent.trajectory import DataError, Origin
 
 REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement")
@@ -107,16 +108,8 @@ def iter_tasks(path: str | Path) -> Iterator[Task]:
     if not path.is_file():
         raise DataError(str(path), "task file not found")
     if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                origin = Origin(str(path), line=lineno)
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(origin, f"invalid JSON ({e.msg} at column {e.colno})") from None
-                yield Task.from_dict(row, origin)
+        for row, origin in iter_jsonl_strict(path, "one task per line"):
+            yield Task.from_dict(row, origin)
         return
     if path.suffix != ".json":
         raise DataError(str(path), "expected a .json or .jsonl task file")

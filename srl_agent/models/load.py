@@ -90,12 +90,18 @@ def load_base_model(name: str, dtype: str = "auto", seed: int = 0, tokenizer: An
     return model
 
 
+def _checkpointing(model: Any) -> None:
+    """Gradient (activation) checkpointing; transformers >= 5.20 renamed the method, 5.19 (vLLM's pin) has the old one."""
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def load_policy(spec: ModelSpec) -> tuple[Any, Any]:
     """(model, tokenizer): the trainable policy, LoRA-wrapped when spec.finetune == "lora", in train mode."""
     tokenizer = load_tokenizer(spec.name)
     model = load_base_model(spec.name, spec.dtype, spec.seed, tokenizer)
     if spec.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _checkpointing(model)
         model.config.use_cache = False
     if spec.finetune == "lora":
         from peft import LoraConfig, get_peft_model

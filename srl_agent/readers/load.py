@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from srl_agent.jsonl import iter_jsonl
 from srl_agent.trajectory import DataError, Origin, Trajectory
 
 FILE_SUFFIXES = (".jsonl", ".json", ".traj", ".parquet")
@@ -30,21 +31,6 @@ def _decode_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_dict.json").exists() or (path / "state.json").exists()
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[Any, Origin]]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            origin = Origin(str(path), line=lineno)
-            try:
-                yield json.loads(line), origin
-            except json.JSONDecodeError as e:
-                yield (
-                    DataError(origin, f"invalid JSON ({e.msg} at column {e.colno}); expected one JSON object per line"),
-                    origin,
-                )
 
 
 def _iter_json(path: Path) -> Iterator[tuple[Any, Origin]]:
@@ -107,7 +93,7 @@ def iter_records(source: str) -> Iterator[tuple[Any, Origin]]:
         return
     if path.is_file():
         if path.suffix == ".jsonl":
-            yield from _iter_jsonl(path)
+            yield from iter_jsonl(path)
         elif path.suffix == ".parquet":
             yield from _iter_parquet(path)
         else:

@@ -77,7 +77,7 @@ class HFEngine:
         logprobs_B_T = torch.log_softmax(logits_B_T_V, dim=-1).gather(-1, new_ids_B_T.unsqueeze(-1)).squeeze(-1)
         samples = []
         eos = set(self.eos_ids)
-        for prompt, ids, lps in zip(prompts, new_ids_B_T.tolist(), logprobs_B_T.tolist()):
+        for prompt, ids, lps in zip(prompts, new_ids_B_T.tolist(), logprobs_B_T.tolist(), strict=True):
             end = next((t + 1 for t, tok in enumerate(ids) if tok in eos), len(ids))  # keep the EOS: stopping is learnt
             completion = tuple(ids[:end])
             samples.append(

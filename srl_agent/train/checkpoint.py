@@ -85,7 +85,7 @@ def load_resumed_policy(path: Path, spec: Any) -> tuple[Any, Any]:
     """The policy as saved in a checkpoint: full weights from checkpoint/model, or the base plus the saved adapter."""
     import dataclasses
 
-    from srl_agent.models.load import load_base_model, load_policy, load_tokenizer
+    from srl_agent.models.load import _checkpointing, load_base_model, load_policy, load_tokenizer
 
     model_dir = path / "model"
     if spec.finetune == "full":
@@ -95,7 +95,7 @@ def load_resumed_policy(path: Path, spec: Any) -> tuple[Any, Any]:
     tokenizer = load_tokenizer(str(model_dir))
     base = load_base_model(spec.name, spec.dtype, spec.seed, tokenizer)
     if spec.gradient_checkpointing:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        _checkpointing(base)
         base.enable_input_require_grads()
     model = PeftModel.from_pretrained(base, model_dir, is_trainable=True)
     model.train()

@@ -15,7 +15,7 @@ def mean_reward(engine: RolloutEngine, prompts: list[TrainPrompt], cfg: Any, sam
     params = SamplingParams(cfg.temperature, cfg.max_completion_tokens)
     out = engine.generate([p.prompt_ids for p in prompts], samples_per_prompt, params, seed)
     rewards = []
-    for prompt, samples in zip(prompts, out):
+    for prompt, samples in zip(prompts, out, strict=True):
         rewards += srl_rewards([s.text for s in samples], [prompt.instance.expert_action] * len(samples),
                                mode=cfg.reward_mode, format_penalty=cfg.format_penalty)
     return {

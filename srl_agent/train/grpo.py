@@ -66,7 +66,7 @@ def collect_groups(
         t0 = time.perf_counter()
         samples_P_G = engine.generate([p.prompt_ids for p in batch], cfg.group_size, params, step_seed(cfg.seed, step, rounds, rank))
         t1 = time.perf_counter()
-        for prompt, samples_G in zip(batch, samples_P_G):
+        for prompt, samples_G in zip(batch, samples_P_G, strict=True):
             rewards_G = srl_rewards([s.text for s in samples_G], [prompt.instance.expert_action] * len(samples_G),
                                     mode=cfg.reward_mode, format_penalty=cfg.format_penalty)  # type: ignore[arg-type]
             all_rewards += rewards_G
@@ -141,7 +141,7 @@ def train_on_groups(
     import torch
 
     advantages_P_G = group_advantages([g.rewards_G for g in groups], cfg.scale_rewards)
-    sequences = [(s, a) for g, adv_G in zip(groups, advantages_P_G) for s, a in zip(g.samples, adv_G)]
+    sequences = [(s, a) for g, adv_G in zip(groups, advantages_P_G, strict=True) for s, a in zip(g.samples, adv_G, strict=True)]
     device = accelerator.device
     lo, hi = 1.0 - cfg.clip_eps, 1.0 + cfg.clip_high
     sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch": 0.0, "grad_norm": 0.0}
@@ -237,7 +237,7 @@ def sample_records(groups: list[Group], step: int, limit: int) -> list[dict[str,
     """Rows for samples.jsonl (the replay viewer): prompt, completion, parsed action, expert action, reward."""
     rows = []
     for g in groups:
-        for sample, reward in zip(g.samples, g.rewards_G):
+        for sample, reward in zip(g.samples, g.rewards_G, strict=True):
             if len(rows) >= limit:
                 return rows
             try:

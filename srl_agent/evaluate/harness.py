@@ -1,0 +1,168 @@
+"""The bridge to the official SWE-bench harness: eval scripts, instance images, and `run_evaluation` on our predictions.
+
+Eval scripts are generated exactly as swebench 4.1.0's `make_eval_script_list` does for classic instances (the
+byte-identical output on all 300 Lite instances is tested), from the spec table in `swebench_specs.py`, with no
+network: 4.1.0's `make_test_spec` also builds the environment script, which downloads requirements files from GitHub.
+Tasks that are not SWE-bench instances (swe-mini, mined) get a script of the same shape around their own test command,
+so the official harness can grade them too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from srl_agent.env.task import Task
+from srl_agent.errors import UserError
+from srl_agent.evaluate.swebench_specs import NON_TEST_EXTS, SPECS
+
+HEREDOC = "EOF_114329324912"
+START, END = ">>>>> Start Test Output", ">>>>> End Test Output"
+CONDA_PATH = "/opt/miniconda3/envs/testbed/bin:/opt/miniconda3/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def spec_for(task: Task) -> dict[str, Any] | None:
+    """The classic spec fields (test_cmd, eval_commands, install) of a SWE-bench instance, None for other tasks."""
+    for versions, spec in SPECS.get(task.repo, ()):
+        if task.version in versions:
+            return spec
+    return None
+
+
+def official_image(instance_id: str) -> str:
+    """The instance image the SWE-bench harness pulls (swebench 4.x `instance_image_key`, namespace swebench)."""
+    return f"swebench/sweb.eval.x86_64.{instance_id.lower()}:latest".replace("__", "_1776_")
+
+
+def modified_files(patch: str) -> list[str]:
+    """Files a patch changes that exist before it (swebench's get_modified_files: unidiff, sources only)."""
+    from unidiff import PatchSet
+
+    sources = [f.source_file for f in PatchSet(patch) if f.source_file != "/dev/null"]
+    return [s[2:] for s in sources if s.startswith("a/")]
+
+
+def test_directives(task: Task) -> list[str]:
+    """The test files (django: dotted test modules) the test patch touches, as swebench passes them to test_cmd."""
+    if task.repo == "swe-bench/humaneval":
+        return ["test.py"]
+    directives = re.findall(r"diff --git a/.* b/(.*)", task.test_patch)
+    directives = [d for d in directives if not any(d.endswith(ext) for ext in NON_TEST_EXTS)]
+    if task.repo == "django/django":
+        directives = [d.removesuffix(".py").removeprefix("tests/").replace("/", ".") for d in directives]
+    return directives
+
+
+def eval_script(task: Task, repo_dir: str = "/testbed", env_name: str = "testbed") -> str:
+    """The eval.sh the official harness runs in the instance container after applying the model patch."""
+    spec = spec_for(task)
+    test_files = modified_files(task.test_patch)
+    reset = f"git checkout {task.base_commit} {' '.join(test_files)}"
+    apply = f"git apply -v - <<'{HEREDOC}'\n{task.test_patch}\n{HEREDOC}"
+    if spec is None:  # our own tasks: no conda, the task's command (eval_command: its test_cmd or pytest -rA)
+        from srl_agent.env.grading import eval_command
+
+        lines = [f"cd {repo_dir}", f"git config --global --add safe.directory {repo_dir}", "git status",
+                 f"git -c core.fileMode=false diff {task.base_commit}", reset, apply, f": '{START}'",
+                 eval_command(task), f": '{END}'", reset]
+    else:
+        activate = ["source /opt/miniconda3/bin/activate", f"conda activate {env_name}"]
+        lines = [*activate, f"cd {repo_dir}", *spec.get("eval_commands", []),
+                 f"git config --global --add safe.directory {repo_dir}", f"cd {repo_dir}", "git status", "git show",
+                 f"git -c core.fileMode=false diff {task.base_commit}", *activate]
+        if "install" in spec:
+            lines.append(spec["install"])
+        test_cmd = " ".join([spec["test_cmd"], *test_directives(task)])
+        lines += [reset, apply, f": '{START}'", test_cmd, f": '{END}'", reset]
+    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+
+
+def official_test_command(task: Task) -> str:
+    """What `srl_agent.env.grade` runs in the official image (it resets and applies the test patch itself): the eval
+    script's environment set-up and test command. The `install` step is left out: it needs network (sandboxes have
+    none) and only matters for patches to compiled code; `--grader swebench` runs the full script."""
+    spec = spec_for(task)
+    assert spec is not None
+    lines = ["source /opt/miniconda3/bin/activate", "conda activate testbed", "cd /testbed",
+             *spec.get("eval_commands", []), " ".join([spec["test_cmd"], *test_directives(task)])]
+    return "\n".join(lines)
+
+
+def as_swebench_task(task: Task) -> Task:
+    """A classic SWE-bench instance made runnable here: its official image, test command and log parser.
+    Other tasks (their own `image`, or an unknown repo/version) are returned unchanged."""
+    spec = spec_for(task)
+    if task.image or spec is None or "test_cmd" not in spec:
+        return task
+    from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY
+
+    parser = MAP_REPO_TO_PARSER_PY.get(task.repo)
+    return dataclasses.replace(task, image=official_image(task.instance_id), test_cmd=official_test_command(task),
+                               log_parser=task.log_parser or (parser.__name__ if parser else "parse_log_pytest"))
+
+
+def is_official_image(image: str | None) -> bool:
+    return bool(image) and image.startswith("swebench/")  # type: ignore[union-attr]
+
+
+# -- `--grader swebench`: swebench.harness.run_evaluation on preds.jsonl -------------------------------------------
+
+
+def harness_instance(task: Task) -> dict[str, Any]:
+    """The 5.x dataset row: the classic fields plus what its make_test_spec needs (image, eval_script, parser)."""
+    from srl_agent.env.grading import parser_name
+
+    if not task.image:
+        raise UserError(f"task {task.instance_id} has no image; the official harness needs one")
+    row = task.to_dict()
+    row.update(image=task.image, eval_script=eval_script(task), log_parser=parser_name(task), eval_type="pass_and_fail")
+    return row
+
+
+def check_harness_can_run(tasks: list[Task]) -> None:
+    """Fail before any work when swebench's run_evaluation cannot run: no Docker, or images it cannot get."""
+    from srl_agent.env.benches import ensure_image
+    from srl_agent.sandbox.base import SandboxError
+    from srl_agent.sandbox.docker import docker_client
+
+    docker_client()
+    missing = []
+    for task in tasks:
+        try:
+            ensure_image(task.image or "")
+        except SandboxError as e:
+            missing.append((task.instance_id, str(e)))
+    if missing:
+        iid, why = missing[0]
+        raise UserError(
+            f"--grader swebench cannot run: {len(missing)} of {len(tasks)} instance image(s) are unavailable "
+            f"(first: {iid}: {why}). The official harness needs Docker and every instance image, pulled from a registry "
+            "or built with `python -m swebench.harness.prepare_images`; here use the default grader (--grader srl)"
+        )
+
+
+def run_official(tasks: list[Task], preds_path: Path, out_dir: Path, workers: int, timeout: int) -> dict[str, dict]:
+    """Run `python -m swebench.harness.run_evaluation` in a subprocess (it works relative to its cwd and sets
+    rlimits) under `out_dir`; returns instance id -> its report.json entry, for the instances it completed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = out_dir / "dataset.jsonl"
+    dataset.write_text("".join(json.dumps(harness_instance(t)) + "\n" for t in tasks), encoding="utf-8")
+    argv = [sys.executable, "-m", "swebench.harness.run_evaluation", "--dataset_name", str(dataset.resolve()),
+            "--predictions_path", str(preds_path.resolve()), "--max_workers", str(workers), "--timeout", str(timeout),
+            "--run_id", "srl-agent", "--report_dir", "."]
+    with (out_dir / "run_evaluation.log").open("w") as log:
+        log.write(shlex.join(argv) + "\n")
+        log.flush()
+        code = subprocess.call(argv, cwd=out_dir, stdout=log, stderr=subprocess.STDOUT)
+    if code != 0:
+        raise UserError(f"swebench.harness.run_evaluation exited with {code}; see {out_dir / 'run_evaluation.log'}")
+    reports = {}
+    for path in (out_dir / "logs" / "run_evaluation" / "srl-agent").glob("*/*/report.json"):
+        reports.update(json.loads(path.read_text()))
+    return reports
