@@ -58,5 +58,8 @@ def test_unknown_model_offline_says_how_to_use_a_local_path(monkeypatch):
     from srl_agent.errors import UserError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time: set it directly
     with pytest.raises(UserError, match="--model DIR"):
         load_tokenizer("no-such-org/no-such-model-xyz")

@@ -96,6 +96,9 @@ def test_empty_dataset_names_the_filter(trajectories, tmp_path, capsys):
 
 def test_bad_input_errors(trajectories, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time: set it directly
     assert _train(trajectories, "no-such-org/no-such-model", tmp_path / "a", "--steps", "1") == 2
     assert "pass --model DIR" in capsys.readouterr().err
     assert _train(trajectories, "tiny", tmp_path / "b", "--steps", "1", "lrr=1") == 2

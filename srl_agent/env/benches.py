@@ -62,6 +62,8 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
 
         rows = list(datasets.load_from_disk(name))
     else:
+        if "/" in name and not Path(name).exists():
+            _offline_if_hub_unreachable()
         from swebench.harness.utils import load_swebench_dataset
 
         try:
@@ -75,6 +77,20 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
     from srl_agent.trajectory import Origin
 
     return [Task.from_dict(dict(row), Origin(name, index=i)) for i, row in enumerate(rows)]
+
+
+def _offline_if_hub_unreachable() -> None:
+    """Without a route to the Hub, `datasets` retries for ~25 s before failing; offline mode fails (or reads the
+    local cache) at once."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 def _swebench(tasks: list[Task], bench: str) -> list[Task]:
@@ -98,7 +114,6 @@ _available_lock = threading.Lock()
 def ensure_image(image: str) -> None:
     """Make sure `image` is on this machine: found locally, else pulled. Raises SandboxError saying what to do."""
     import docker
-
     from srl_agent.sandbox.base import SandboxError
     from srl_agent.sandbox.docker import docker_client
 

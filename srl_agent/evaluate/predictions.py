@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from srl_agent.jsonl import iter_jsonl_strict
 from srl_agent.trajectory import DataError, Origin
 
 
@@ -34,13 +35,7 @@ def read_predictions(path: str | Path) -> dict[str, Prediction]:
     if not path.is_file():
         raise DataError(str(path), "predictions file not found")
     if path.suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append((Origin(str(path), line=lineno), json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise DataError(Origin(str(path), line=lineno), f"invalid JSON ({e.msg})") from None
+        rows = [(origin, row) for row, origin in iter_jsonl_strict(path, "one prediction per line")]
     elif path.suffix == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         items = data.values() if isinstance(data, dict) else data

@@ -92,8 +92,11 @@ def load_base_model(name: str, dtype: str = "auto", seed: int = 0, tokenizer: An
 
 def _checkpointing(model: Any) -> None:
     """Gradient (activation) checkpointing; transformers >= 5.20 renamed the method, 5.19 (vLLM's pin) has the old one."""
-    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def load_policy(spec: ModelSpec) -> tuple[Any, Any]:

@@ -123,11 +123,6 @@ def from_trajectory(traj: Trajectory, origin: str) -> Item:
     return Item("trajectories", origin, summary, tuple(facts), traj.problem_statement, submission, steps, traj)
 
 
-def sample_key(row: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """Rows with the same key are one GRPO group: G completions of one prompt at one training step."""
-    return (row.get("step"), row.get("instance_id"), row.get("step_index"))
-
-
 def from_samples(rows: list[dict[str, Any]], origin: str) -> Item:
     """A group of training samples: each completion is a step, shown against the expert action with its reward."""
     from srl_agent.reward import FormatError, parse_completion
@@ -161,6 +156,19 @@ def from_samples(rows: list[dict[str, Any]], origin: str) -> Item:
     prompt = first.get("prompt") or []
     issue = next((str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user"), "")
     return Item("samples", origin, summary, facts, issue, "", tuple(steps), rows)
+
+
+def step_reward(step: StepView) -> float | None:
+    """The recorded reward, else the SRL reward of the policy's completion against the aligned expert action."""
+    if step.reward is not None or step.expert_action is None or step.completion is None:
+        return step.reward
+    from srl_agent.actions import ActionParseError
+    from srl_agent.reward import srl_reward
+
+    try:
+        return srl_reward(step.completion, step.expert_action)
+    except ActionParseError:  # an expert action outside the canonical form cannot be scored
+        return None
 
 
 def _yes_no(value: bool | None) -> str:

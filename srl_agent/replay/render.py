@@ -146,4 +146,6 @@ def summary_row(i: int, s: Summary | None, width: int, error: str | None = None)
     return row
 
 
-HEADER_ROW = "     # instance                       status        ✓ steps reward"
+def header_row(width: int) -> Text:
+    name_w = max(8, width - 42)
+    return Text(f"{'#':>6} {'instance':<{name_w}} {'status':<13} ✓ {'steps':>5} {'reward':>6}", style="bold")

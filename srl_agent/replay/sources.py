@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from srl_agent.errors import UserError
 from srl_agent.replay.index import LineIndex
-from srl_agent.replay.model import Item, Summary, from_episode, from_samples, from_trajectory, sample_key
+from srl_agent.replay.model import Item, Summary, from_episode, from_samples, from_trajectory
 from srl_agent.trajectory import DataError, Origin, Trajectory
 
 ExpertLookup = Callable[[str], Trajectory | None]
@@ -61,6 +62,7 @@ class Source:
         self.path, self.kind, self._experts = path, kind, experts
         self._items: OrderedDict[int, Item] = OrderedDict()
         self._summaries: dict[int, Summary] = {}
+        self._lock = threading.RLock()  # the app parses in worker threads (filter, search) and while painting
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -73,15 +75,16 @@ class Source:
 
     def item(self, i: int) -> Item:
         """Item i, parsed now unless recently used; raises DataError naming file:line for a bad record."""
-        if i in self._items:
-            self._items.move_to_end(i)
-            return self._items[i]
-        item = self._load(i)
-        self._items[i] = item
-        self._summaries[i] = item.summary
-        if len(self._items) > _CACHE:
-            self._items.popitem(last=False)
-        return item
+        with self._lock:
+            if i in self._items:
+                self._items.move_to_end(i)
+                return self._items[i]
+            item = self._load(i)
+            self._items[i] = item
+            self._summaries[i] = item.summary
+            if len(self._items) > _CACHE:
+                self._items.popitem(last=False)
+            return item
 
     def summary(self, i: int) -> Summary:
         if i not in self._summaries:
@@ -111,6 +114,19 @@ class Source:
                     return i, hit
             i = self._candidate(query, i - 1 if backward else i + 1, backward)
             after = None
+        return None
+
+    def find_instance(self, instance_id: str) -> int | None:
+        """The first item of an instance (samples: of any of its step indices)."""
+        i: int | None = 0
+        while i is not None and i < len(self):
+            try:
+                name = self.summary(i).instance_id
+            except DataError:
+                name = ""
+            if name == instance_id or name.startswith(instance_id + " #"):
+                return i
+            i = self._candidate(instance_id, i + 1, False)
         return None
 
     def _match_in(self, i: int, match: Callable[[str], bool], after: int | None, backward: bool) -> int | None:
@@ -166,7 +182,7 @@ class JsonlSource(Source):
         origin = self.origin(i)
         if self.kind == "samples":
             rows = [self._parse(r) for r in self._records(i)]
-            for r, row in zip(self._records(i), rows):
+            for r, row in zip(self._records(i), rows, strict=True):
                 if not (isinstance(row, dict) and "completion" in row and "expert_action" in row):
                     raise DataError(f"{self.path}:{self.index.line(r)}", "not a training sample (no completion/expert_action)")
             return from_samples(rows, origin)

@@ -1,0 +1,124 @@
+"""`srl-agent eval`: run a policy as a multi-turn agent on a bench and grade its patches (docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+POLICIES = ("gold", "expert", "empty")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a policy as an agent on swe-mini / SWE-bench and grade its patches",
+        description="Run --model or --policy on every task of --bench (default: swe-mini's held-out split), N "
+        "sandboxes at once; write episodes.jsonl, preds.jsonl, per-instance logs and report.json to --output. "
+        "Rerunning the same command resumes. --regrade-logs grades existing test logs instead.",
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--model", help="checkpoint directory, Hugging Face name, or 'tiny' (the built-in test model)")
+    who.add_argument("--policy", choices=POLICIES, help="gold: apply the gold patch; expert: replay --trajectories; "
+                     "empty: submit nothing")
+    who.add_argument("--regrade-logs", metavar="DIR", help="grade the test_output.txt logs under DIR (no containers)")
+    p.add_argument("--output", required=True, help="run directory (created; an existing one is resumed)")
+    p.add_argument("--bench", default="swe-mini", help="swe-mini, swe-bench[-lite|-verified], a tasks directory, or "
+                   "a .json/.jsonl/.parquet/save_to_disk dataset (default: swe-mini)")
+    p.add_argument("--split", help="swe-mini: train | test | all (default test: held-out); datasets: default test")
+    p.add_argument("--instances", nargs="+", metavar="ID", help="only these instance ids")
+    p.add_argument("--setting", choices=("end-to-end", "oracle-file"), default="end-to-end",
+                   help="oracle-file adds the files the gold patch edits to the issue (default: end-to-end)")
+    p.add_argument("--workers", type=int, default=2, help="episodes (sandboxes) at once (default: 2)")
+    p.add_argument("--grader", choices=("srl", "swebench"), default="srl",
+                   help="srl: grade each patch in a fresh container here; swebench: the official "
+                   "swebench.harness.run_evaluation on preds.jsonl (needs Docker and the instance images)")
+    p.add_argument("--harness", choices=("swebench", "swesmith"), default="swebench",
+                   help="test-log semantics of the srl grader and of --regrade-logs (default: swebench)")
+    p.add_argument("--trajectories", help="expert trajectories for --policy expert (any format `data stats` reads)")
+    p.add_argument("--max-turns", type=int, default=50, help="turn limit per episode (default: 50)")
+    p.add_argument("--max-prompt-tokens", type=int, help="context limit (default: the model's context minus "
+                   "--max-new-tokens, at most 32768)")
+    p.add_argument("--max-format-errors", type=int, default=3, help="stop after this many malformed turns in a row")
+    p.add_argument("--history", type=int, default=2, help="(action, observation) pairs in each prompt, as in training "
+                   "(default: 2, the paper's; -1: all)")
+    p.add_argument("--max-observation-chars", type=int, default=4000, help="observation truncation (default: 4000)")
+    p.add_argument("--max-new-tokens", type=int, default=1024, help="tokens per turn (default: 1024)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, the paper's setting (default)")
+    p.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="generation engine (default: hf)")
+    p.add_argument("--dtype", default="auto", help="model dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    p.add_argument("--command-timeout", type=float, default=120.0, help="seconds per agent command (default: 120)")
+    p.add_argument("--grade-timeout", type=float, default=1800.0, help="seconds per test run (default: 1800)")
+    p.add_argument("--predictions", help="--regrade-logs: the predictions the logs came from (model patches)")
+    p.add_argument("--model-name", help="--regrade-logs: model_name_or_path to write in swesmith reports")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar and no summary table")
+    p.set_defaults(func=_eval)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from srl_agent.errors import UserError
+
+    if args.regrade_logs:
+        return _regrade(args)
+    if args.policy == "expert" and not args.trajectories:
+        raise UserError("--policy expert needs --trajectories FILE (e.g. trajectories/swe_mini.jsonl with --split train)")
+    if args.workers < 1 or args.max_turns < 1 or args.max_format_errors < 1:
+        raise UserError("--workers, --max-turns and --max-format-errors must be >= 1")
+    from srl_agent.agent.loop import AgentConfig
+    from srl_agent.data.prompts import PromptConfig
+    from srl_agent.evaluate.runner import EvalConfig, run_eval, select_tasks
+
+    try:
+        prompt = PromptConfig(history_window=args.history, max_observation_chars=args.max_observation_chars)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    policy = _policy(args)
+    agent = AgentConfig(max_turns=args.max_turns, max_prompt_tokens=args.max_prompt_tokens or _context(policy, args),
+                        max_format_errors=args.max_format_errors, prompt=prompt)
+    config = EvalConfig(output=Path(args.output), bench=args.bench, split=args.split,
+                        instances=tuple(args.instances or ()), setting=args.setting, workers=args.workers,
+                        agent=agent, grader=args.grader, log_harness=args.harness,
+                        command_timeout_s=args.command_timeout, grade_timeout_s=args.grade_timeout,
+                        progress=not args.no_progress)
+    tasks = select_tasks(config)
+    if args.policy == "expert":
+        policy.check_covers(tasks, args.trajectories)
+    report = run_eval(config, policy, tasks)
+    return 0 if not report["incomplete_ids"] else 1
+
+
+def _policy(args: argparse.Namespace):
+    from srl_agent.agent import policies
+
+    if args.policy == "gold":
+        return policies.GoldPolicy()
+    if args.policy == "empty":
+        return policies.EmptyPolicy()
+    if args.policy == "expert":
+        return policies.ExpertPolicy.from_file(args.trajectories)
+    return policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
+                                     temperature=args.temperature, engine=args.engine)
+
+
+def _context(policy, args: argparse.Namespace) -> int:
+    """The model's context window minus the completion budget (at most 32768); 32768 for scripted policies."""
+    limit = getattr(getattr(getattr(policy, "model", None), "config", None), "max_position_embeddings", None)
+    return min(32768, limit - args.max_new_tokens) if limit else 32768
+
+
+def _regrade(args: argparse.Namespace) -> int:
+    from srl_agent.env.benches import load_bench
+    from srl_agent.errors import UserError
+    from srl_agent.evaluate.predictions import read_predictions
+    from srl_agent.evaluate.regrade import regrade_logs, summary
+
+    root = Path(args.regrade_logs)
+    if not root.is_dir():
+        raise UserError(f"--regrade-logs {root}: not a directory")
+    tasks = load_bench(args.bench, args.split or "all")
+    predictions = read_predictions(args.predictions) if args.predictions else None
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    results = regrade_logs(root, tasks, output, harness=args.harness, predictions=predictions,
+                           model_name=args.model_name)
+    print(summary(results))
+    return 0

@@ -1,0 +1,235 @@
+"""`srl-agent eval`: run a policy on every task of a bench, N sandboxes at once, grade each patch, write the run.
+
+    OUTPUT/run.json          the options (a rerun must match them: it resumes the same run)
+    OUTPUT/episodes.jsonl    one Episode per instance (srl_agent.episodes), appended as each finishes
+    OUTPUT/preds.jsonl       official predictions (instance_id, model_name_or_path, model_patch)
+    OUTPUT/logs/<id>/        patch.diff, test_output.txt, report.json (swebench's per-instance form), error.txt
+    OUTPUT/report.json       swebench run-report fields + resolution rate, error reasons, timing
+
+Resumable: episodes.jsonl is the record of what finished; a rerun skips those instances and retries the ones that
+ended in an infrastructure error. A crash loses only the episodes in flight (a torn last line is dropped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srl_agent.agent.loop import AgentConfig, Batcher, run_agent
+from srl_agent.agent.policies import Policy
+from srl_agent.env.task import Task
+from srl_agent.episodes import Episode, read_episodes, write_episode
+from srl_agent.errors import UserError
+from srl_agent.evaluate.predictions import Prediction, write_predictions
+from srl_agent.evaluate.report import build_report, has_prediction, summary
+
+SETTINGS = ("end-to-end", "oracle-file")
+GRADERS = ("srl", "swebench")
+PATCH_DID_NOT_APPLY = "patch did not apply"  # srl_agent.env.grade's wording: the model's fault, not infrastructure
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    output: Path
+    bench: str = "swe-mini"
+    split: str | None = None  # None: swe-mini's held-out "test" split, a dataset's "test" split
+    instances: tuple[str, ...] = ()
+    setting: str = "end-to-end"
+    workers: int = 1
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    grader: str = "srl"  # srl: srl_agent.env.grade per instance; swebench: the official harness on preds.jsonl
+    log_harness: str = "swebench"  # how the srl grader reads test logs: swebench or swesmith semantics
+    command_timeout_s: float = 120.0
+    grade_timeout_s: float = 1800.0
+    progress: bool = True  # the progress bar
+    print_summary: bool = True  # the table at the end
+
+    def resume_key(self, policy: str) -> dict[str, Any]:
+        """What must match for a rerun to continue this run (instances may differ: a subset or more)."""
+        return {"policy": policy, "bench": self.bench, "split": self.split, "setting": self.setting,
+                "grader": self.grader, "log_harness": self.log_harness, "agent": dataclasses.asdict(self.agent)}
+
+
+def select_tasks(config: EvalConfig) -> list[Task]:
+    from srl_agent.env.benches import load_bench
+
+    split = config.split or ("test" if config.bench == "swe-mini" else "all")
+    tasks = load_bench(config.bench, split)
+    if config.instances:
+        by_id = {t.instance_id: t for t in tasks}
+        unknown = [i for i in config.instances if i not in by_id]
+        if unknown:
+            raise UserError(f"--instances: {unknown[:5]} not in {config.bench} ({split}); it has "
+                            f"{', '.join(list(by_id)[:5])}{', …' if len(by_id) > 5 else ''}")
+        tasks = [by_id[i] for i in config.instances]
+    if not tasks:
+        raise UserError(f"{config.bench} ({split}) has no tasks")
+    return tasks
+
+
+def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None) -> dict[str, Any]:
+    """Evaluate `policy` on the bench's tasks (or `tasks`); returns report.json's content."""
+    from tqdm import tqdm
+
+    from srl_agent.env.benches import sandbox_factory
+
+    if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 1:
+        raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 1")
+    tasks = tasks if tasks is not None else select_tasks(config)
+    out = config.output
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_file(out / "run.json", config.resume_key(policy.name))
+    episodes_path = out / "episodes.jsonl"
+    done = load_finished(episodes_path)
+    todo = [t for t in tasks if t.instance_id not in done or done[t.instance_id].error is not None]
+    if config.grader == "swebench":
+        from srl_agent.evaluate.harness import check_harness_can_run
+
+        check_harness_can_run(tasks)
+    factory = sandbox_factory(config.bench)
+    batcher = Batcher(policy) if policy.batched else None
+    lock = threading.Lock()
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"eval {policy.name}", unit="instance",
+               disable=not config.progress, file=sys.stderr)
+
+    def one(task: Task) -> None:
+        episode = evaluate_instance(task, batcher or policy, factory, config, batcher)
+        with lock:
+            write_episode(episodes_path, episode)
+            done[task.instance_id] = episode
+            bar.update(1)
+            bar.set_postfix_str(f"resolved {sum(bool(e.resolved) for e in done.values())}")
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="eval") as pool:
+        for future in as_completed([pool.submit(one, t) for t in todo]):
+            future.result()  # evaluate_instance records failures; what reaches here is a bug: let it crash
+    bar.close()
+    episodes = {iid: e for iid, e in load_finished(episodes_path).items()}
+    if config.grader == "swebench":
+        episodes = _official_verdicts(tasks, episodes, out, config, policy.name)
+    _rewrite_episodes(episodes_path, episodes)
+    ids = [t.instance_id for t in tasks]
+    write_predictions(out / "preds.jsonl", [Prediction(e.instance_id, policy.name, e.submission)
+                                            for e in episodes.values() if has_prediction(e)])
+    run = {**config.resume_key(policy.name), "workers": config.workers, "wall_s": round(time.monotonic() - t0, 3),
+           "instances_run": len(todo), "batch_sizes": _batch_stats(batcher)}
+    report = build_report(ids, episodes, run)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if config.print_summary:
+        print(summary(report, episodes, ids))
+    return report
+
+
+def evaluate_instance(task: Task, policy: Policy, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:
+    """One instance: the agent episode in its own sandbox, then (srl grader) grading in a fresh one. Never raises
+    for infrastructure trouble: it is recorded in the episode."""
+    from srl_agent.env.grading import grade
+    from srl_agent.env.swe_env import SWEEnv
+    from srl_agent.evaluate.oracle import OracleFileEnv
+
+    t0 = time.monotonic()
+    logs = config.output / "logs" / task.instance_id
+    logs.mkdir(parents=True, exist_ok=True)
+    env: Any = SWEEnv(task, factory, command_timeout=config.command_timeout_s)
+    if config.setting == "oracle-file":
+        env = OracleFileEnv(env)
+    with batcher.episode() if batcher else nullcontext():
+        result = run_agent(task, env, policy, config.agent)
+    timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
+    metadata: dict[str, Any] = {"timing": timing}
+    error, resolved, verdict = result.error, None, {}
+    if error is not None:
+        metadata["error_phase"] = "agent"
+        (logs / "error.txt").write_text(result.error_detail or error, encoding="utf-8")
+    else:
+        (logs / "patch.diff").write_text(result.submission, encoding="utf-8", errors="surrogateescape")
+        if not result.submission.strip():
+            resolved = False
+        elif config.grader == "srl":
+            t = time.monotonic()
+            g = grade(task, result.submission, factory, timeout=config.grade_timeout_s, harness=config.log_harness)
+            timing["grade_s"] = round(time.monotonic() - t, 3)
+            verdict = {"grader": "srl", "patch_applied": g.patch_applied, "apply_method": g.apply_method,
+                       "report": g.report}
+            (logs / "test_output.txt").write_text(g.log, encoding="utf-8", errors="surrogateescape")
+            (logs / "report.json").write_text(json.dumps({task.instance_id: g.report}, indent=4), encoding="utf-8")
+            if g.error is not None and g.error != PATCH_DID_NOT_APPLY:
+                error, metadata["error_phase"] = f"grading: {g.error}", "grade"
+                (logs / "error.txt").write_text(g.error, encoding="utf-8")
+            else:
+                resolved = g.resolved
+    timing["total_s"] = round(time.monotonic() - t0, 3)
+    return Episode(task.instance_id, config.bench, policy.name, config.setting, result.turns, result.stop_reason,
+                   result.submission, resolved, error, timing["total_s"], verdict, metadata)
+
+
+def load_finished(path: Path) -> dict[str, Episode]:
+    """instance id -> its latest episode. A torn last line (a crash mid-write) is cut off first."""
+    if not path.is_file():
+        return {}
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        keep = data[: data.rfind(b"\n") + 1]
+        print(f"{path}: dropping an incomplete last line ({len(data) - len(keep)} bytes) left by an interrupted run",
+              file=sys.stderr)
+        path.write_bytes(keep)
+    return {e.instance_id: e for e in read_episodes(path)}
+
+
+def _rewrite_episodes(path: Path, episodes: dict[str, Episode]) -> None:
+    """One line per instance (retried errors leave superseded lines), written atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(e.to_json() + "\n" for e in episodes.values()), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_run_file(path: Path, key: dict[str, Any]) -> None:
+    if path.is_file():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in key if previous.get(k) != key[k])
+        if changed:
+            diffs = "; ".join(f"{k}: {previous.get(k)!r} -> {key[k]!r}" for k in changed)
+            raise UserError(f"{path.parent} holds a run with other options ({diffs}); resume it with the same "
+                            "options or pass a new --output")
+    else:
+        path.write_text(json.dumps(key, indent=2) + "\n", encoding="utf-8")
+
+
+def _official_verdicts(tasks: list[Task], episodes: dict[str, Episode], out: Path, config: EvalConfig,
+                       name: str) -> dict[str, Episode]:
+    """`--grader swebench`: run the official harness on the predictions, take its per-instance verdicts."""
+    from srl_agent.evaluate.harness import run_official
+
+    graded = [e for e in episodes.values() if has_prediction(e) and e.submission.strip()]
+    preds = out / "preds.jsonl"
+    write_predictions(preds, [Prediction(e.instance_id, name, e.submission) for e in graded])
+    by_id = {t.instance_id: t for t in tasks}
+    reports = run_official([by_id[e.instance_id] for e in graded if e.instance_id in by_id], preds,
+                           out / "swebench", config.workers, int(config.grade_timeout_s))
+    for e in graded:
+        if e.instance_id in reports:
+            report = reports[e.instance_id]
+            episodes[e.instance_id] = dataclasses.replace(e, resolved=bool(report["resolved"]), error=None,
+                                                          grade={"grader": "swebench", "report": report})
+        else:  # swebench counts an instance without report.json (patch did not apply, timeout, crash) as an error
+            episodes[e.instance_id] = dataclasses.replace(
+                e, resolved=None, error="swebench harness wrote no report (see swebench/logs/run_evaluation)",
+                metadata={**e.metadata, "error_phase": "grade"})
+    return episodes
+
+
+def _batch_stats(batcher: Batcher | None) -> dict[str, float] | None:
+    if batcher is None or not batcher.batch_sizes:
+        return None
+    sizes = batcher.batch_sizes
+    return {"calls": len(sizes), "mean": round(sum(sizes) / len(sizes), 2), "max": max(sizes)}
