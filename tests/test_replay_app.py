@@ -25,11 +25,11 @@ def text(app: ReplayApp, selector: str, width: int = 150) -> str:
     return console.file.getvalue()
 
 
-def run(path, script, start: Start = Start(), experts=("trajectories/swe_mini.jsonl",)) -> None:
+def run(path, script, start: Start | None = None, experts=("trajectories/swe_mini.jsonl",)) -> None:
     """Open the viewer on `path` headless and run `await script(app, press)`."""
 
     async def main() -> None:
-        app = ReplayApp(open_source(path, default_experts(list(experts))), start)
+        app = ReplayApp(open_source(path, default_experts(list(experts))), start or Start())
         async with app.run_test(size=SIZE) as pilot:
 
             async def press(*keys: str) -> None:

@@ -10,7 +10,8 @@ from replaykit import EPISODES, SAMPLES, long_episode, train_samples
 
 from srl_agent.cli import main
 from srl_agent.episodes import write_episode
-from srl_agent.replay.sources import JsonlSource, default_experts, open_source
+from srl_agent.replay.jsonl_source import JsonlSource
+from srl_agent.replay.sources import default_experts, open_source
 from srl_agent.replay.textdiff import char_diff
 from srl_agent.trajectory import DataError
 

@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
     _register_data(group)
     _register_reward(group)
     _register_sandbox(group)
+    _register_replay(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -89,4 +90,21 @@ def _bench_sandbox(args: argparse.Namespace) -> int:
         args.image or DEFAULT_IMAGE, starts=args.starts, commands=args.commands, swerex=not args.no_swerex
     )
     write_json(result, args.json)
+    return 0
+
+
+def _register_replay(group: Any) -> None:
+    r = group.add_parser("replay", help="replay viewer: open time and first paint on a 100 MB episodes.jsonl, 1,000-step episode")
+    r.add_argument("--samples", help=f"directory of real trajectories to build episodes from (default: {DEFAULT_SAMPLES})")
+    r.add_argument("--size-mb", type=float, default=100.0, help="size of the generated episodes.jsonl (default: 100)")
+    r.add_argument("--repeats", type=int, default=3, help="fresh-process runs per measurement; the median is kept")
+    r.add_argument("--json", help="write the result here")
+    r.set_defaults(func=_bench_replay)
+
+
+def _bench_replay(args: argparse.Namespace) -> int:
+    from srl_agent.bench.replay import run_replay_bench
+
+    print(f"building a {args.size_mb:g} MB episodes.jsonl from real trajectories …", file=sys.stderr)
+    write_json(run_replay_bench(_samples(args.samples), args.size_mb, args.repeats), args.json)
     return 0

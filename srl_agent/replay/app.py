@@ -9,16 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from srl_agent.replay.finding import Finding
+from srl_agent.replay.jsonl_source import JsonlSource
 from srl_agent.replay.model import Item, StepView, step_reward
-from srl_agent.replay.render import PROBLEM, clip, header_row, info_body, step_body, strip_cells
-from srl_agent.replay.sources import FILTERS, JsonlSource, Source, matches_filter
+from srl_agent.replay.render import PROBLEM, clip, info_body, step_body, strip_cells
+from srl_agent.replay.sources import Source
 from srl_agent.replay.widgets import EpisodeList, HelpScreen
 from srl_agent.trajectory import DataError
 
@@ -38,14 +39,13 @@ class Body(VerticalScroll, can_focus=False):
     """The step view; not focusable so every key reaches the app's bindings (the mouse still scrolls it)."""
 
 
-class ReplayApp(App[None]):
+class ReplayApp(Finding, App[None]):
     TITLE = "srl-agent replay"
     ENABLE_COMMAND_PALETTE = False  # ctrl+p asks the policy in the live screen
     CSS = """
     #title { height: 1; background: $primary; color: $text; padding: 0 1; }
     #left { width: 64; border-right: solid $primary-darken-2; }
     #left.hidden { display: none; }
-    #list-header { height: 1; color: $text-muted; }
     #facts { height: auto; max-height: 4; padding: 0 1; background: $boost; }
     #strip { height: 1; padding: 0 1; }
     #body { padding: 0 1; }
@@ -81,8 +81,9 @@ class ReplayApp(App[None]):
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, source: Source, start: Start = Start(), live: LiveFactory | None = None) -> None:
+    def __init__(self, source: Source, start: Start | None = None, live: LiveFactory | None = None) -> None:
         super().__init__()
+        start = start or Start()
         self.source, self.live = source, live
         self.item_index, self.step, self._branch = start.item, start.step, start.branch
         self.filter, self.query, self.mode = "all", "", "step"
@@ -94,7 +95,6 @@ class ReplayApp(App[None]):
         yield Static(id="title")
         with Horizontal():
             with Vertical(id="left"):
-                yield Static(id="list-header")
                 yield EpisodeList(self.source, id="list")
             with Vertical():
                 yield Static(id="facts")
@@ -116,7 +116,6 @@ class ReplayApp(App[None]):
             self.action_branch()
 
     def on_resize(self) -> None:
-        self.query_one("#list-header", Static).update(header_row(self.list.size.width or 60))
         self.show()
 
     # -- drawing --------------------------------------------------------------------------------------------------
@@ -229,109 +228,6 @@ class ReplayApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
-
-    def action_search(self) -> None:
-        box = self.query_one("#search", Input)
-        box.disabled = False
-        box.add_class("open")
-        box.value = self.query
-        box.focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._close_search()
-        self.query = event.value
-        if self.query:
-            self.action_find(False)
-
-    def on_key(self, event: object) -> None:
-        box = self.query_one("#search", Input)
-        if getattr(event, "key", "") == "escape" and box.has_class("open"):
-            self._close_search()
-
-    def _close_search(self) -> None:
-        box = self.query_one("#search", Input)
-        box.remove_class("open")
-        box.disabled = True
-        self.set_focus(None)
-
-    def action_find(self, backward: bool) -> None:
-        if not self.query:
-            return self.action_search()
-        self.say(f"searching {self.query!r} …")
-        self._find(self.query, self.item_index, self.step, backward)
-
-    @work(thread=True, exclusive=True, group="find")
-    def _find(self, query: str, item: int, step: int, backward: bool) -> None:
-        allowed = self._allowed()
-        hit = self.source.find(query, item, step, allowed, backward)
-        self.call_from_thread(self._found, hit, query, backward)
-
-    def _found(self, hit: tuple[int, int] | None, query: str, backward: bool) -> None:
-        if hit is None:
-            return self.say(f"{query!r}: no {'earlier' if backward else 'further'} match")
-        self.status = ""
-        self.goto(*hit)
-
-    def _allowed(self) -> Callable[[int], bool]:
-        rows = None if self.list.rows is None else set(self.list.rows)
-        return (lambda i: True) if rows is None else rows.__contains__
-
-    def action_problem(self, direction: int) -> None:
-        self.say("looking for an error …")
-        self._problem(self.item_index, self.step, direction)
-
-    @work(thread=True, exclusive=True, group="find")
-    def _problem(self, item: int, step: int, direction: int) -> None:
-        allowed = self._allowed()
-        i, after = item, step
-        while 0 <= i < len(self.source):
-            if allowed(i):
-                try:
-                    steps = self.source.item(i).steps
-                except DataError:
-                    steps = ()
-                order = range(len(steps)) if direction > 0 else range(len(steps) - 1, -1, -1)
-                for k in order:
-                    if steps[k].problem and (after is None or (k > after if direction > 0 else k < after)):
-                        self.call_from_thread(self._found_problem, i, k)
-                        return
-            i, after = i + direction, None
-        self.call_from_thread(self.say, "no further error or format failure")
-
-    def _found_problem(self, item: int, step: int) -> None:
-        self.status, self.mode = "", "step"
-        self.goto(item, step)
-
-    def action_cycle_filter(self) -> None:
-        self.action_filter(FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)])
-
-    def action_filter(self, name: str) -> None:
-        self.filter = name
-        if name == "all":
-            self.list.set_rows(None)
-            self.status = ""
-            return self.goto(self.item_index, self.step) if self.list.count() else self.show()
-        self.say(f"filtering {name} …")
-        self._filter(name)
-
-    @work(thread=True, exclusive=True, group="filter")
-    def _filter(self, name: str) -> None:
-        rows, n = [], len(self.source)
-        for i, s in self.source.iter_summaries():
-            if isinstance(s, DataError) and name == "errors" or not isinstance(s, DataError) and matches_filter(s, name):
-                rows.append(i)
-            if i % 2000 == 1999:
-                self.call_from_thread(self.say, f"filtering {name} {100 * (i + 1) // n}%")
-        self.call_from_thread(self._filtered, name, rows)
-
-    def _filtered(self, name: str, rows: list[int]) -> None:
-        if name != self.filter:
-            return
-        current = self.item_index
-        self.list.set_rows(rows)
-        self.status = ""
-        pos = self.list.position_of(current)
-        self.select_position(pos if pos is not None else 0, self.step if pos is not None else 0)
 
     def action_branch(self) -> None:
         if self.live is None:

@@ -122,8 +122,10 @@ def render_page(source: Source, indices: Iterable[int], title: str) -> str:
     for n, i in enumerate(indices):
         item = source.item(i)
         s = item.summary
+        mark = {True: "✓", False: "✗", None: "·"}[s.resolved]
+        reward = ("≈" if s.reward_estimated and s.reward is not None else "") + reward_text(s.reward)
         rows.append(f'<tr id="row-ep-{n}"><td><a href="#ep-{n}">{escape(s.instance_id)}</a></td><td>{escape(s.status)}</td>'
-                    f"<td>{ {True: '✓', False: '✗', None: '·'}[s.resolved]}</td><td>{s.steps}</td><td>{reward_text(s.reward)}</td></tr>")
+                    f"<td>{mark}</td><td>{s.steps}</td><td>{reward}</td></tr>")
         sections.append(_episode(n, item))
     buttons = "".join(f'<button data-filter="{f}">{f}</button>' for f in ("all", "resolved", "unresolved", "errors"))
     return f"""<!DOCTYPE html>

@@ -78,13 +78,13 @@ class LiveScreen(Screen[None]):
             self.query_one("#out", VerticalScroll).scroll_home(animate=False)
 
     def timeline(self) -> Text:
-        out = Text()
+        out = Text(no_wrap=True, overflow="ellipsis")  # one line per step, cut at the pane's edge
         for st in self.session.history if self.session else []:
             color = {"replayed": "grey62", "edited": "bold yellow", "policy": "bold magenta"}[st.origin]
             out.append(f"{st.index + 1:>4} {st.origin:<8} ", style=color)
-            out.append(_short(st.action) + ("  ≠rec" if st.diverged else "") + ("  Δrepo" if st.repo_changed else ""))
             if st.reward is not None:
-                out.append(f"  r={st.reward:.2f}")
+                out.append(f"r={st.reward:.2f} ")
+            out.append(("Δrepo " if st.repo_changed else "") + ("≠rec " if st.diverged else "") + _short(st.action))
             out.append("\n")
         if self.session and not self.session.done:
             out.append(f"{self.session.k + 1:>4} ▶ next", style="reverse")

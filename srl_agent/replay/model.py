@@ -47,6 +47,7 @@ class Summary:
     reward: float | None
     problems: int
     failed: bool
+    reward_estimated: bool = False  # episodes without recorded rewards: the fast estimate against the expert
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +99,13 @@ def from_episode(ep: Episode, origin: str, expert: Trajectory | None = None) -> 
             expert_action=expert_actions[k] if k < len(expert_actions) else None,
             reward=float(reward) if isinstance(reward, int | float) else None, facts=tuple(facts)))
     rewards = [s.reward for s in steps if s.reward is not None]
+    estimated = not rewards and bool(expert_actions)
+    if estimated:  # the list needs a number per row, fast: rapidfuzz (>= difflib, usually within 0.02; docs/replay.md)
+        rewards = [r for s in steps if (r := _fast_reward(s)) is not None]
     problems = sum(s.problem is not None for s in steps) + (ep.error is not None)
     failed = ep.error is not None or ep.stop_reason in ("error", "format_errors") or ep.num_format_errors > 0
-    summary = Summary(ep.instance_id, ep.stop_reason, ep.resolved, len(steps), _mean(rewards), problems, failed)
+    summary = Summary(ep.instance_id, ep.stop_reason, ep.resolved, len(steps), _mean(rewards), problems, failed,
+                      estimated)
     facts = [("policy", ep.policy), ("bench", ep.bench), ("setting", ep.setting), ("stop", ep.stop_reason),
              ("resolved", _yes_no(ep.resolved)), ("duration", _seconds(ep.duration_s))]
     if ep.error:
@@ -156,6 +161,18 @@ def from_samples(rows: list[dict[str, Any]], origin: str) -> Item:
     prompt = first.get("prompt") or []
     issue = next((str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user"), "")
     return Item("samples", origin, summary, facts, issue, "", tuple(steps), rows)
+
+
+def _fast_reward(step: StepView) -> float | None:
+    if step.expert_action is None or step.completion is None:
+        return None
+    from srl_agent.actions import ActionParseError
+    from srl_agent.reward import srl_reward
+
+    try:
+        return srl_reward(step.completion, step.expert_action, mode="rapidfuzz")
+    except ActionParseError:
+        return None
 
 
 def step_reward(step: StepView) -> float | None:

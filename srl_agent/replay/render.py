@@ -15,7 +15,17 @@ DEL, INS = "bold #ffffff on #8b1a1a", "bold #000000 on #5fd75f"
 PROBLEM = "bold #ff5f5f"
 
 
+# Control characters (an escape sequence in an observation, a NUL in a sampled completion) would drive the terminal:
+# show them as their Unicode control pictures instead. Carriage returns are dropped (CRLF output).
+_VISIBLE = {c: 0x2400 + c for c in range(32) if c not in (9, 10, 13)} | {13: None, 0x7F: 0x2421}
+
+
+def visible(text: str) -> str:
+    return text.translate(_VISIBLE)
+
+
 def clip(text: str, full: bool) -> Text:
+    text = visible(text)
     if full or len(text) <= MAX_CHARS:
         return Text(text)
     out = Text(text[: MAX_CHARS // 2])
@@ -31,7 +41,7 @@ def section(title: str, style: str = "bold cyan") -> Rule:
 def diff_texts(pred: str, expert: str) -> tuple[Text, Text, Text]:
     """(policy side, expert side, inline) with the characters that differ highlighted."""
     left, right, inline = Text(), Text(), Text()
-    for tag, a, b in char_diff(pred, expert):
+    for tag, a, b in char_diff(visible(pred), visible(expert)):
         if tag == "equal":
             left.append(a), right.append(b), inline.append(a)
             continue
@@ -83,7 +93,7 @@ def step_body(item: Item, step: StepView, *, reward: float | None, side_by_side:
         parts += [section(label), comparison(step, reward, side_by_side)]
     else:
         parts.append(section("ACTION"))
-        parts.append(Text(step.action) if step.action is not None else Text(f"(none) format error: {step.format_error}", style=PROBLEM))
+        parts.append(Text(visible(step.action)) if step.action is not None else Text(f"(none) format error: {step.format_error}", style=PROBLEM))
     if step.completion is not None and (step.action is None or item.kind == "samples"):
         parts += [section("RAW COMPLETION", "bold magenta"), clip(step.completion, full)]
     parts += [section(step.observation_label.upper(), "bold green"), clip(step.observation, full)]
@@ -97,7 +107,7 @@ def info_body(item: Item, full: bool) -> RenderableType:
     facts.add_column()
     facts.add_row("source", item.origin)
     for k, v in item.facts:
-        facts.add_row(k, v)
+        facts.add_row(k, visible(v))
     parts: list[RenderableType] = [facts]
     if item.problem_statement:
         parts += [section("ISSUE"), clip(item.problem_statement, full)]
@@ -108,7 +118,7 @@ def info_body(item: Item, full: bool) -> RenderableType:
 
 def patch_text(patch: str) -> Text:
     out = Text()
-    for line in patch.splitlines(keepends=True):
+    for line in visible(patch).splitlines(keepends=True):
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else ""
         out.append(line, style=style)
     return out
@@ -124,7 +134,7 @@ def strip_cells(item: Item, current: int, width: int) -> Text:
     for k in range(start, min(n, start + width)):
         s = item.steps[k]
         color = "#d75f5f" if s.format_error else "#d7af00" if s.problem else "#5faf5f"
-        out.append("█" if k == current else "▮", style=f"reverse {color}" if k == current else color)
+        out.append("◆" if k == current else "▮", style=f"bold {color} on #3a3a5a" if k == current else color)
     out.append("▶" if start + width < n else " ", style="grey50")
     return out
 
@@ -140,7 +150,8 @@ def summary_row(i: int, s: Summary | None, width: int, error: str | None = None)
     row = Text(f"{i + 1:>6} {name:<{name_w}} ")
     row.append(f"{s.status[:13]:<13} ", style=PROBLEM if s.failed else "")
     row.append(resolved[0], style=resolved[1])
-    row.append(f" {s.steps:>5} {reward_text(s.reward):>6}")
+    reward = ("≈" if s.reward_estimated and s.reward is not None else "") + reward_text(s.reward)
+    row.append(f" {s.steps:>5} {reward:>6}")
     if s.problems:
         row.append(f" !{s.problems}", style=PROBLEM)
     return row

@@ -11,7 +11,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from srl_agent.replay.render import summary_row
+from srl_agent.replay.render import header_row, summary_row
 from srl_agent.replay.sources import Source
 from srl_agent.trajectory import DataError
 
@@ -45,18 +45,21 @@ class EpisodeList(ScrollView, can_focus=False):
     def set_rows(self, rows: list[int] | None) -> None:
         self.rows = rows
         self.cursor = min(self.cursor, max(0, self.count() - 1))
-        self.virtual_size = Size(self.size.width, self.count())
+        self._size()
         self.refresh()
 
+    def _size(self) -> None:
+        self.virtual_size = Size(self.size.width, self.count() + 1)  # + the header line
+
     def on_mount(self) -> None:
-        self.virtual_size = Size(self.size.width, self.count())
+        self._size()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.count())
+        self._size()
 
     def move_to(self, pos: int) -> None:
         self.cursor = max(0, min(pos, self.count() - 1))
-        height = max(1, self.scrollable_content_region.height)
+        height = max(1, self.scrollable_content_region.height - 1)
         top = int(self.scroll_y)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
@@ -66,7 +69,9 @@ class EpisodeList(ScrollView, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        pos = int(self.scroll_y) + y
+        if y == 0:  # the column header stays put while the rows scroll under it
+            return Strip(list(header_row(width).render(self.app.console))).extend_cell_length(width, self.rich_style)
+        pos = int(self.scroll_y) + y - 1
         if pos >= self.count():
             return Strip.blank(width, self.rich_style)
         i = self.item_at(pos)
@@ -80,8 +85,8 @@ class EpisodeList(ScrollView, can_focus=False):
         return Strip(list(text.render(self.app.console)), text.cell_len).extend_cell_length(width, self.rich_style)
 
     def on_click(self, event: Click) -> None:
-        pos = int(self.scroll_y) + event.y
-        if pos < self.count():
+        pos = int(self.scroll_y) + event.y - 1
+        if 0 <= pos < self.count():
             self.app.call_later(self.app.select_position, pos)  # type: ignore[attr-defined]
 
 
