@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-
 from _docker_env import require_docker
 
 

@@ -106,6 +106,8 @@ def test_candidates_filter_messages(history):
 
 @pytest.mark.docker
 def test_mine_end_to_end(history, tmp_path):
+    from _docker_env import base_image
+
     from srl_agent.cli import main
     from srl_agent.env.grading import grade
     from srl_agent.env.repo import find_future_history
@@ -113,7 +115,6 @@ def test_mine_end_to_end(history, tmp_path):
     from srl_agent.env.task import load_tasks
     from srl_agent.sandbox.config import SandboxConfig
     from srl_agent.sandbox.docker import DockerSandbox
-    from _docker_env import base_image
 
     base_image()
     repo, c = history

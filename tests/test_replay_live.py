@@ -94,3 +94,19 @@ def test_live_screen_replays_an_episode_and_runs_an_edited_action():
             assert not isinstance(app.screen, LiveScreen)
 
     asyncio.run(main())
+
+
+def test_real_eval_output_opens_and_exports(tmp_path):
+    """`srl-agent eval` writes episodes.jsonl; the viewer and the page read it as written (expert policy, Docker)."""
+    require_docker()
+    from srl_agent.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--policy", "expert", "--trajectories", SWE_MINI, "--bench", "swe-mini", "--split", "train",
+                 "--instances", "swe-mini__evictkit-1", "--output", str(out)]) == 0
+    source = open_source(out / "episodes.jsonl", default_experts([SWE_MINI]))
+    item = source.item(0)
+    assert source.kind == "episodes" and item.summary.resolved is True and item.summary.reward == pytest.approx(1.0)
+    assert all(s.action == s.expert_action for s in item.steps)  # the expert replayed: every step matches
+    assert main(["replay", str(out / "episodes.jsonl"), "--html", str(tmp_path / "eval.html")]) == 0
+    assert "swe-mini__evictkit-1" in (tmp_path / "eval.html").read_text()

@@ -125,3 +125,15 @@ def test_char_diff_reconstructs_both_sides():
     t0 = time.perf_counter()
     ops = char_diff(big_a, big_b)
     assert time.perf_counter() - t0 < 1 and "".join(y for _, _, y in ops) == big_b
+
+
+def test_cli_rejects_unknown_items_and_stays_light(capsys):
+    assert main(["replay", str(EPISODES), "--episode", "swe-mini__nope"]) == 2
+    assert "no item with that instance id" in capsys.readouterr().err
+    assert main(["replay", str(EPISODES), "--episode", "9"]) == 2
+    assert "the file has 4 items" in capsys.readouterr().err
+    import subprocess
+    import sys
+
+    code = "import sys, srl_agent.cli as c; c.build_parser(); print(any(m in sys.modules for m in ('textual', 'numpy')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -76,22 +76,26 @@ if mode == "naive":
     rows = [json.loads(line) for line in open(path, encoding="utf-8")]
     out["load_all_s"] = time.perf_counter() - t0
 elif mode == "open":
-    from srl_agent.replay.sources import open_source
+    from srl_agent.replay.sources import default_experts, open_source
+    from srl_agent.commands.replay import SHIPPED_EXPERTS  # as the command runs: swe-mini rows scored vs the expert
     out["imports_rss_mb"] = rss()
-    src = open_source(path)
+    src = open_source(path, default_experts([str(SHIPPED_EXPERTS)]))
     out["open_s"] = time.perf_counter() - t0
     t1 = time.perf_counter(); [src.summary(i) for i in range(50)]; out["first_50_rows_s"] = time.perf_counter() - t1
 elif mode == "scan":
-    from srl_agent.replay.sources import open_source
-    src = open_source(path)
+    from srl_agent.replay.sources import default_experts, open_source
+    from srl_agent.commands.replay import SHIPPED_EXPERTS
+    src = open_source(path, default_experts([str(SHIPPED_EXPERTS)]))
     t1 = time.perf_counter(); src.find("zz-not-there-zz", 0, 0); out["search_miss_s"] = time.perf_counter() - t1
     t1 = time.perf_counter(); list(src.iter_summaries()); out["summarise_all_s"] = time.perf_counter() - t1
 else:
     from srl_agent.replay.app import ReplayApp, Start
-    from srl_agent.replay.sources import open_source
+    from srl_agent.replay.sources import default_experts, open_source
+    from srl_agent.commands.replay import SHIPPED_EXPERTS
     out["imports_rss_mb"] = rss()
     async def main():
-        app = ReplayApp(open_source(path), Start(0, 999 if mode == "paint_last" else 0))
+        source = open_source(path, default_experts([str(SHIPPED_EXPERTS)]))
+        app = ReplayApp(source, Start(0, 999 if mode == "paint_last" else 0))
         async with app.run_test(size=(160, 48)) as pilot:
             await pilot.pause()
             out["first_paint_s"] = time.perf_counter() - t0

@@ -22,6 +22,7 @@ def register(sub: Any) -> None:
     _register_reward(group)
     _register_sandbox(group)
     _register_replay(group)
+    _register_eval(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -107,4 +108,21 @@ def _bench_replay(args: argparse.Namespace) -> int:
 
     print(f"building a {args.size_mb:g} MB episodes.jsonl from real trajectories …", file=sys.stderr)
     write_json(run_replay_bench(_samples(args.samples), args.size_mb, args.repeats), args.json)
+    return 0
+
+
+def _register_eval(group: Any) -> None:
+    e = group.add_parser("eval", help="srl-agent eval on swe-mini at 1/2/4 workers: phases and saturation")
+    e.add_argument("--policy", choices=("expert", "gold"), default="expert",
+                   help="expert: replays on the 12 training tasks (turns + grading); gold: all 16 tasks")
+    e.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="worker counts (default: 1 2 4)")
+    e.add_argument("--json", help="write the result here")
+    e.set_defaults(func=_bench_eval)
+
+
+def _bench_eval(args: argparse.Namespace) -> int:
+    from srl_agent.bench.eval import run_eval_bench
+
+    print(f"srl-agent eval --policy {args.policy} at {args.workers} workers …", file=sys.stderr)
+    write_json(run_eval_bench(args.policy, tuple(args.workers)), args.json)
     return 0

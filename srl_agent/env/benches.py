@@ -63,7 +63,7 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
         rows = list(datasets.load_from_disk(name))
     else:
         if "/" in name and not Path(name).exists():
-            _offline_if_hub_unreachable()
+            _check_hub_reachable(name, split)
         from swebench.harness.utils import load_swebench_dataset
 
         try:
@@ -79,18 +79,25 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
     return [Task.from_dict(dict(row), Origin(name, index=i)) for i, row in enumerate(rows)]
 
 
-def _offline_if_hub_unreachable() -> None:
-    """Without a route to the Hub, `datasets` retries for ~25 s before failing; offline mode fails (or reads the
-    local cache) at once."""
+def _check_hub_reachable(name: str, split: str) -> None:
+    """Without a route to the Hub, `datasets` retries for ~25 s before failing: say so at once. HF_HUB_OFFLINE=1
+    skips the check (datasets then reads its local cache)."""
     import os
     import socket
     from urllib.parse import urlparse
 
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
     try:
         socket.create_connection((host, 443), timeout=3).close()
-    except OSError:
-        os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    except OSError as e:
+        raise UserError(
+            f"cannot load {name} (split {split}): the Hugging Face Hub ({host}) is unreachable ({e}). Offline, download "
+            f"it elsewhere (datasets.load_dataset({name!r}, split={split!r}).to_json('{split}.jsonl')) and pass "
+            "--bench path/to/file.jsonl (or .parquet, or a save_to_disk directory); HF_HUB_OFFLINE=1 reads the local "
+            "datasets cache"
+        ) from None
 
 
 def _swebench(tasks: list[Task], bench: str) -> list[Task]:

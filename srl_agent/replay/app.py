@@ -18,7 +18,7 @@ from textual.widgets import Footer, Input, Static
 from srl_agent.replay.finding import Finding
 from srl_agent.replay.jsonl_source import JsonlSource
 from srl_agent.replay.model import Item, StepView, step_reward
-from srl_agent.replay.render import PROBLEM, clip, info_body, step_body, strip_cells
+from srl_agent.replay.render import PROBLEM, clip, info_body, step_body, strip_cells, visible
 from srl_agent.replay.sources import Source
 from srl_agent.replay.widgets import EpisodeList, HelpScreen
 from srl_agent.trajectory import DataError
@@ -54,8 +54,8 @@ class ReplayApp(Finding, App[None]):
     """
     BINDINGS = [
         Binding("question_mark", "help", "help"),
-        Binding("j,down", "item(1)", "next episode", show=False),
-        Binding("k,up", "item(-1)", "prev episode", show=False),
+        Binding("j,down,L", "item(1)", "next episode", show=False),  # H/L: mini-swe-agent's inspector keys
+        Binding("k,up,H", "item(-1)", "prev episode", show=False),
         Binding("l,right,space", "step(1)", "next step", show=False),
         Binding("h,left", "step(-1)", "prev step", show=False),
         Binding("g,home", "step_to(0)", "first step", show=False),
@@ -142,11 +142,11 @@ class ReplayApp(Finding, App[None]):
             facts.update(Text(str(e), style=PROBLEM))
             strip.update(""), body.update("")
             return
-        head = Text(item.summary.instance_id, style="bold")
-        head.append("   " + " · ".join(f"{k} {v}" for k, v in item.facts if k != "error"), style="grey70")
+        head = Text(visible(item.summary.instance_id), style="bold")
+        head.append(visible("   " + " · ".join(f"{k} {v}" for k, v in item.facts if k != "error")), style="grey70")
         error = dict(item.facts).get("error")
         if error:
-            head.append(f"\nerror: {error}", style=PROBLEM)
+            head.append(visible(f"\nerror: {error}"), style=PROBLEM)
         facts.update(head)
         if not item.steps:
             strip.update(Text("no steps", style="grey50"))

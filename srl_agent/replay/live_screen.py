@@ -219,6 +219,12 @@ class LiveScreen(Screen[None]):
         self.state = "graded"
         self.draw(body)
 
+    def on_unmount(self) -> None:
+        # Quitting the app from here (q, ctrl+c) must not leave the container running.
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
+
     def action_leave(self) -> None:
         session, self.session = self.session, None
         if session is not None:

@@ -45,17 +45,17 @@ class EpisodeList(ScrollView, can_focus=False):
     def set_rows(self, rows: list[int] | None) -> None:
         self.rows = rows
         self.cursor = min(self.cursor, max(0, self.count() - 1))
-        self._size()
+        self._update_virtual_size()
         self.refresh()
 
-    def _size(self) -> None:
+    def _update_virtual_size(self) -> None:
         self.virtual_size = Size(self.size.width, self.count() + 1)  # + the header line
 
     def on_mount(self) -> None:
-        self._size()
+        self._update_virtual_size()
 
     def on_resize(self) -> None:
-        self._size()
+        self._update_virtual_size()
 
     def move_to(self, pos: int) -> None:
         self.cursor = max(0, min(pos, self.count() - 1))
@@ -94,7 +94,7 @@ HELP = """\
 [b]srl-agent replay[/b]: episodes, training samples and expert trajectories
 
 [b]Move[/b]
-  j / ↓          next episode                 k / ↑          previous episode
+  j / ↓ / L      next episode                 k / ↑ / H      previous episode
   l / → / space  next step                    h / ←          previous step
   g / home       first step                   G / end        last step
   PgDn / PgUp    scroll the step view         z              hide / show the list

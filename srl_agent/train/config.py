@@ -21,7 +21,7 @@ from srl_agent.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The embedded default training data until the swe-mini trajectories ship (the lead keeps this file in the repo).
-DEFAULT_TRAJECTORIES = REPO_ROOT / "trajectories" / "sample.jsonl"
+DEFAULT_TRAJECTORIES = REPO_ROOT / "trajectories" / "swe_mini.jsonl"
 PAPER_CONFIG = "srl.toml"
 
 
