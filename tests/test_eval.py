@@ -89,9 +89,17 @@ def test_swebench_instances_load_and_eval_scripts_generate_offline(shared_data):
     assert len(got[str(shared_data / LITE)][2]) == 12  # all 12 Lite repositories
 
 
-def test_swebench_task_fields_and_script_shape(shared_data):
+def test_swebench_task_fields_and_script_shape(shared_data, tmp_path):
+    import datasets
+
     from srl_agent.env.benches import load_bench
     from srl_agent.evaluate.harness import eval_script, official_image
+
+    sample = datasets.load_dataset("json", data_files=str(shared_data / "swebench/instances/swebench_verified_sample10.jsonl"),
+                                   split="train", cache_dir=str(tmp_path / "cache"))
+    sample.to_parquet(tmp_path / "v10.parquet")  # created_at comes back as a timestamp: normalised to the schema's str
+    from_parquet = load_bench(str(tmp_path / "v10.parquet"))
+    assert len(from_parquet) == 10 and all(t.image and t.test_cmd for t in from_parquet)
 
     tasks = {t.instance_id: t for t in load_bench(str(shared_data / LITE))}
     astropy, django = tasks["astropy__astropy-12907"], tasks["django__django-11099"]
@@ -318,20 +326,22 @@ def test_swebench_images_are_recorded_errors_and_the_official_grader_refuses(sha
     assert "--grader swebench cannot run: 1 of 1 instance image(s) are unavailable" in cli_error(
         capsys, "--policy", "gold", "--bench", lite, "--instances", "psf__requests-2317", "--grader", "swebench",
         "--output", str(tmp_path / "official"))
+    assert not (tmp_path / "official").exists()  # refused before anything was written
 
 
 @pytest.mark.docker
 def test_official_harness_agrees_with_our_grader(gold_run, tmp_path):
-    from srl_agent.evaluate.harness import run_official
-
+    """swe-mini images are local, so swebench.harness.run_evaluation really runs here (SWE-bench's images do not)."""
     iid = HELD_OUT[0]
-    task = next(t for t in swe_mini.load("test") if t.instance_id == iid)
-    preds = tmp_path / "preds.jsonl"
-    write_predictions(preds, [read_predictions(gold_run / "preds.jsonl")[iid]])
-    reports = run_official([task], preds, tmp_path / "official", workers=1, timeout=300)
+    out = tmp_path / "official"
+    assert run_cli("--policy", "gold", "--grader", "swebench", "--instances", iid, "--output", str(out),
+                   "--no-progress") == 0
+    official = episodes_of(out)[iid]
+    assert official.grade["grader"] == "swebench" and official.resolved is True
+    theirs = json.loads(next((out / "swebench" / "logs").rglob("report.json")).read_text())[iid]
     ours = json.loads((gold_run / "logs" / iid / "report.json").read_text())[iid]
-    assert reports[iid]["resolved"] is ours["resolved"] is True
-    assert reports[iid]["tests_status"] == ours["tests_status"]
+    assert theirs["resolved"] is ours["resolved"] is True and theirs["tests_status"] == ours["tests_status"]
+    assert json.loads((out / "report.json").read_text())["resolved_ids"] == [iid]
 
 
 @pytest.mark.docker

@@ -62,6 +62,7 @@ class AgentResult:
     error_detail: str = ""
     start_s: float = 0.0  # env.reset: container start, checkout, history scrub
     agent_s: float = 0.0  # the turns
+    issue: str = ""  # what env.reset() returned: the issue as the policy saw it
 
 
 def run_agent(task: Task, env: Env, policy: Policy, config: AgentConfig = AgentConfig()) -> AgentResult:
@@ -119,7 +120,8 @@ def run_agent(task: Task, env: Env, policy: Policy, config: AgentConfig = AgentC
         stop, error, detail = "error", _describe(e), traceback.format_exc()
     finally:
         env.close()
-    return AgentResult(tuple(turns), stop, submission or "", error, detail, start_s, time.monotonic() - t0 - start_s)
+    return AgentResult(tuple(turns), stop, submission or "", error, detail, start_s, time.monotonic() - t0 - start_s,
+                       issue)
 
 
 def _malformed(text: str) -> ToolCall:

@@ -76,7 +76,16 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
             ) from None
     from srl_agent.trajectory import Origin
 
-    return [Task.from_dict(dict(row), Origin(name, index=i)) for i, row in enumerate(rows)]
+    return [Task.from_dict(_plain(dict(row)), Origin(name, index=i)) for i, row in enumerate(rows)]
+
+
+def _plain(row: dict) -> dict:
+    """Arrow round trips can type `created_at` as a timestamp and `version` as a number; the schema has strings."""
+    for key in ("created_at", "version"):
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            row[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return row
 
 
 def _check_hub_reachable(name: str, split: str) -> None:

@@ -113,13 +113,15 @@ def find_future_history(sandbox: Sandbox, repo_dir: str, base_commit: str, branc
 def submission_diff(sandbox: Sandbox, repo_dir: str, base_commit: str) -> str:
     """`git diff` of the whole work tree against the base commit: new files, deletions, modes and binary files
     included (`--binary`). Uses a throw-away index so the agent's own staging area is left untouched.
-    Files ignored by the repository's .gitignore are not part of a diff, as with any git-based harness."""
+    Files ignored by the repository's .gitignore are not part of a diff, as with any git-based harness.
+    The index copy keeps its mtime (`cp -p`): git re-reads files as racily clean only when the index is not newer
+    than them, so a fresh mtime would hide a same-size edit made in the second of the checkout."""
     tag = uuid.uuid4().hex[:8]
     idx, out = f"/tmp/.srl_index_{tag}", f"/tmp/.srl_patch_{tag}.diff"
     q = shlex.quote(repo_dir)
     sh(
         sandbox,
-        f"cd {q}\nif [ -f .git/index ]; then cp .git/index {idx}; fi\n"
+        f"cd {q}\nif [ -f .git/index ]; then cp -p .git/index {idx}; fi\n"
         f"GIT_INDEX_FILE={idx} {GIT} add -A\n"
         f"GIT_INDEX_FILE={idx} {GIT} diff --cached --binary --no-ext-diff --no-textconv --src-prefix=a/ "
         f"--dst-prefix=b/ {shlex.quote(base_commit)} > {out}\nrm -f {idx}",

@@ -53,16 +53,20 @@ class EvalConfig:
     progress: bool = True  # the progress bar
     print_summary: bool = True  # the table at the end
 
+    @property
+    def resolved_split(self) -> str:
+        return self.split or ("test" if self.bench == "swe-mini" else "all")
+
     def resume_key(self, policy: str) -> dict[str, Any]:
         """What must match for a rerun to continue this run (instances may differ: a subset or more)."""
-        return {"policy": policy, "bench": self.bench, "split": self.split, "setting": self.setting,
+        return {"policy": policy, "bench": self.bench, "split": self.resolved_split, "setting": self.setting,
                 "grader": self.grader, "log_harness": self.log_harness, "agent": dataclasses.asdict(self.agent)}
 
 
 def select_tasks(config: EvalConfig) -> list[Task]:
     from srl_agent.env.benches import load_bench
 
-    split = config.split or ("test" if config.bench == "swe-mini" else "all")
+    split = config.resolved_split
     tasks = load_bench(config.bench, split)
     if config.instances:
         by_id = {t.instance_id: t for t in tasks}
@@ -85,16 +89,16 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
     if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 1:
         raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 1")
     tasks = tasks if tasks is not None else select_tasks(config)
+    if config.grader == "swebench":
+        from srl_agent.evaluate.harness import check_harness_can_run
+
+        check_harness_can_run(tasks)
     out = config.output
     out.mkdir(parents=True, exist_ok=True)
     _check_run_file(out / "run.json", config.resume_key(policy.name))
     episodes_path = out / "episodes.jsonl"
     done = load_finished(episodes_path)
     todo = [t for t in tasks if t.instance_id not in done or done[t.instance_id].error is not None]
-    if config.grader == "swebench":
-        from srl_agent.evaluate.harness import check_harness_can_run
-
-        check_harness_can_run(tasks)
     factory = sandbox_factory(config.bench)
     batcher = Batcher(policy) if policy.batched else None
     lock = threading.Lock()
@@ -110,11 +114,16 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
             bar.set_postfix_str(f"resolved {sum(bool(e.resolved) for e in done.values())}")
 
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="eval") as pool:
+    pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="eval")
+    try:
         for future in as_completed([pool.submit(one, t) for t in todo]):
             future.result()  # evaluate_instance records failures; what reaches here is a bug: let it crash
+    except BaseException:  # Ctrl-C or a bug: queued instances are dropped, the in-flight ones finish and are saved
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     bar.close()
-    episodes = {iid: e for iid, e in load_finished(episodes_path).items()}
+    episodes = load_finished(episodes_path)
     if config.grader == "swebench":
         episodes = _official_verdicts(tasks, episodes, out, config, policy.name)
     _rewrite_episodes(episodes_path, episodes)
@@ -146,7 +155,11 @@ def evaluate_instance(task: Task, policy: Policy, factory: Any, config: EvalConf
     with batcher.episode() if batcher else nullcontext():
         result = run_agent(task, env, policy, config.agent)
     timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
-    metadata: dict[str, Any] = {"timing": timing}
+    metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement}
+    if config.setting == "oracle-file":
+        from srl_agent.evaluate.harness import modified_files
+
+        metadata["oracle_files"] = modified_files(task.patch)
     error, resolved, verdict = result.error, None, {}
     if error is not None:
         metadata["error_phase"] = "agent"

@@ -49,7 +49,7 @@ def make_engine(name: str, model: Any, tokenizer: Any, **options: Any) -> Rollou
 
         return HFEngine(model, tokenizer, batch_size=options.get("generation_batch_size", 64))
     if name == "vllm":
-        from srl_agent.errors import UserError
+        from srl_agent.rollout.vllm import VLLMEngine
 
-        raise UserError("engine=vllm is not implemented yet (planned: in-process vLLM synced after every step); use engine=hf")
+        return VLLMEngine(model, tokenizer, **options)
     raise ValueError(f"unknown rollout engine {name!r}; choose one of {ENGINES}")

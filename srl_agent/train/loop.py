@@ -135,11 +135,12 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
 
     engine_options: dict[str, Any] = {"generation_batch_size": cfg.generation_batch_size}
     if cfg.engine == "vllm":
+        # vLLM samples in the run's compute dtype (bf16 on GPU even when full fine-tuning keeps fp32 master weights).
         engine_options = {"gpu_memory_utilization": cfg.vllm_gpu_memory_utilization, "kv_cache_gib": cfg.vllm_kv_cache_gib,
-                          "seed": cfg.seed, "max_model_len": cfg.max_prompt_tokens + cfg.max_completion_tokens}
+                          "seed": cfg.seed, "max_model_len": cfg.max_prompt_tokens + cfg.max_completion_tokens,
+                          "dtype": resolve_dtype(cfg.dtype)}
+    # Built after the SFT warm start / resume: vLLM starts from the policy's current weights.
     engine = make_engine(cfg.engine, model, tokenizer, **engine_options)
-    if cfg.engine == "vllm":
-        engine.sync_weights(model)  # the SFT warm start or a resumed checkpoint changed the weights
 
     logger = MetricsLogger(output, start_step, accelerator.is_main_process, cfg.tensorboard, cfg.wandb, cfg.to_dict())
     config_dict = cfg.to_dict()
