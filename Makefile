@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint clean
+.PHONY: install docker browser demo test lint clean
 
 install: $(STAMP)
 
@@ -20,12 +20,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -e ".[all]" "$(TORCH)" -c constraints.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-demo: install
-	OMP_NUM_THREADS=1 $(BIN)/srl-agent data convert trajectories/sample.jsonl -o runs/demo/srl_instances.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/srl-agent data stats trajectories/sample.jsonl
+# The main job on the embedded defaults: SRL on swe-mini's expert trajectories with the tiny model (an SFT warm start
+# teaches it the format, then GRPO with the SRL reward), then an agentic evaluation on swe-mini's held-out tasks.
+demo: install docker
+	OMP_NUM_THREADS=1 $(BIN)/srl-agent train --model tiny --config srl_agent/configs/tiny_cpu.toml --output runs/demo steps=10
+	OMP_NUM_THREADS=1 $(BIN)/srl-agent eval --model runs/demo/final --output runs/demo/eval
+	@echo "browse the episodes: $(BIN)/srl-agent replay runs/demo/eval/episodes.jsonl"
 
-test: install
+test: install docker browser
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Docker engine (Debian docker.io, needs root or sudo) and the offline sandbox base image; idempotent, ~1 s when done.
+docker: install
+	bash .ci/docker-setup.sh
+
+# Headless Chromium for the replay HTML export test; idempotent.
+browser:
+	bash .ci/browser-setup.sh
 
 lint: install
 	$(BIN)/ruff check srl_agent tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 POLICIES = ("gold", "expert", "empty")
@@ -39,10 +40,12 @@ def register(sub) -> None:
     p.add_argument("--max-prompt-tokens", type=int, help="context limit (default: the model's context minus "
                    "--max-new-tokens, at most 32768)")
     p.add_argument("--max-format-errors", type=int, default=3, help="stop after this many malformed turns in a row")
-    p.add_argument("--history", type=int, default=2, help="(action, observation) pairs in each prompt, as in training "
-                   "(default: 2, the paper's; -1: all)")
-    p.add_argument("--max-observation-chars", type=int, default=4000, help="observation truncation (default: 4000)")
-    p.add_argument("--max-new-tokens", type=int, default=1024, help="tokens per turn (default: 1024)")
+    p.add_argument("--history", type=int, help="(action, observation) pairs in each prompt (default: the training "
+                   "run's history_window when --model is an srl-agent checkpoint, else 2, the paper's; -1: all)")
+    p.add_argument("--max-observation-chars", type=int, help="observation truncation (default: the training run's, "
+                   "else 4000)")
+    p.add_argument("--max-new-tokens", type=int, help="tokens per turn (default: the training run's "
+                   "max_completion_tokens, else 1024)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, the paper's setting (default)")
     p.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="generation engine (default: hf)")
     p.add_argument("--dtype", default="auto", help="model dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
@@ -67,6 +70,7 @@ def _eval(args: argparse.Namespace) -> int:
     from srl_agent.data.prompts import PromptConfig
     from srl_agent.evaluate.runner import EvalConfig, run_eval, select_tasks
 
+    _fill_from_training_run(args)
     try:
         prompt = PromptConfig(history_window=args.history, max_observation_chars=args.max_observation_chars)
     except ValueError as e:
@@ -84,6 +88,30 @@ def _eval(args: argparse.Namespace) -> int:
         policy.check_covers(tasks, args.trajectories)
     report = run_eval(config, policy, tasks)
     return 0 if not report["incomplete_ids"] else 1
+
+
+# Prompt settings a policy must be evaluated with: the ones it was trained with (`TrainConfig` key -> eval flag).
+_TRAINING_PROMPT_KEYS = {"history_window": "history", "max_observation_chars": "max_observation_chars",
+                         "max_completion_tokens": "max_new_tokens"}
+_FALLBACKS = {"history": 2, "max_observation_chars": 4000, "max_new_tokens": 1024}
+
+
+def _fill_from_training_run(args: argparse.Namespace) -> None:
+    """Unset prompt flags take the training run's values when --model is an srl-agent checkpoint (its run directory,
+    the checkpoint's parent, holds the resolved config.json), so a model is evaluated in the format it learned."""
+    import json
+
+    run_config = Path(args.model).parent / "config.json" if args.model else None
+    trained = {}
+    if run_config is not None and run_config.is_file():
+        data = json.loads(run_config.read_text())
+        if isinstance(data, dict) and "history_window" in data:
+            trained = {flag: data[key] for key, flag in _TRAINING_PROMPT_KEYS.items() if key in data}
+    for flag, fallback in _FALLBACKS.items():
+        if getattr(args, flag) is None:
+            setattr(args, flag, trained.get(flag, fallback))
+    if trained:
+        print(f"prompt settings from {run_config}: " + ", ".join(f"{k}={getattr(args, k)}" for k in trained), file=sys.stderr)
 
 
 def _policy(args: argparse.Namespace):
