@@ -13,7 +13,8 @@ from srl_agent.actions import Bash, Edit, Submit, ToolCall, parse_action, render
 from srl_agent.readers import detect, read_trajectories
 from srl_agent.readers.load import iter_records
 from srl_agent.readers.minisweagent import MiniSweAgentReader
-from srl_agent.readers.sweagent import NebiusReader, SweAgentTrajReader, split_response, strip_issue_template
+from srl_agent.readers.nebius import NebiusReader, split_response
+from srl_agent.readers.sweagent import SweAgentTrajReader, strip_issue_template
 from srl_agent.readers.sweagent_commands import action_from_tool_call, parse_command, split_words
 from srl_agent.trajectory import DataError
 

@@ -76,16 +76,18 @@ def test_vllm_logprobs_match_transformers_after_a_weight_sync(finetune):
 
 def test_train_with_the_vllm_engine_end_to_end(tmp_path):
     """`srl-agent train engine=vllm` on the shipped trajectories: the sampler matches the trainer at every step."""
+    # max_prompt_tokens=700 keeps one instance (the shortest first step): 40 SFT steps teach the tiny model its answer
+    # well enough that some of the G samples are well-formed, so groups have reward variance and SRL really updates.
     args = ["train", "--trajectories", str(REPO_ROOT / "trajectories" / "sample.jsonl"), "--model", "tiny",
             "--output", str(tmp_path), "--steps", "3", "engine=vllm", f"vllm_kv_cache_gib={KV_CACHE_GIB}",
-            "history_window=1", "max_observation_chars=200", "max_prompt_tokens=1024", "group_size=4", "batch_size=2",
-            "micro_batch_size=8", "max_completion_tokens=64", "lr=1e-3", "sft_steps=40", "sft_lr=3e-3", "sft_batch_size=8",
-            "dynamic_sampling=false", "progress=false", "save_every=0"]
+            "history_window=1", "max_observation_chars=200", "max_prompt_tokens=700", "group_size=8", "batch_size=4",
+            "micro_batch_size=32", "max_completion_tokens=96", "lr=1e-3", "sft_steps=40", "sft_lr=5e-3", "sft_batch_size=8",
+            "progress=false", "save_every=0"]
     assert main(args) == 0
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3]
     # logprob_diff = |log pi_trainer - log pi_vllm| per token before the step's update: ~0 at every step only if the
     # engine started from the SFT-warmed weights and was re-synced after each optimizer step.
     assert all(r["logprob_diff"] < 1e-4 for r in rows), [r["logprob_diff"] for r in rows]
-    assert rows[-1]["grad_norm"] > 0
+    assert sum(r["prompts_kept"] for r in rows) > 0 and any(r["grad_norm"] > 0 for r in rows)
     assert (tmp_path / "final" / "config.json").is_file()

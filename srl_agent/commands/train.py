@@ -31,6 +31,11 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="training steps (overrides the config's `steps`)")
     p.add_argument("--config", type=Path, help="TOML file with config keys (see srl_agent/configs/srl.toml)")
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its latest checkpoint")
+    p.add_argument("--method", choices=("sft", "srl", "rlvr"), help="srl (default): GRPO on step-wise expert actions; "
+                   "sft: imitate whole expert trajectories (configs/sft.toml); rlvr: GRPO on agent episodes, reward = "
+                   "resolved (configs/rlvr.toml). See docs/baselines.md")
+    p.add_argument("--init-from", metavar="DIR", help="start from this checkpoint: a run directory (its final/), a "
+                   "final/ or checkpoints/step_N/ (e.g. SRL's, for SRL->RLVR: configs/srl_to_rlvr.toml)")
     p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
 
 
@@ -56,12 +61,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output is None:
         raise UserError("--output DIR is required (the run directory)")
-    cfg = resolve_config(args.config, args.overrides, model=args.model, steps=args.steps)
+    cfg = resolve_config(args.config, args.overrides, method=args.method, model=args.model, steps=args.steps,
+                         init_from=args.init_from)
+    if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories
+        from srl_agent.train.rlvr_loop import train_rlvr
+
+        train_rlvr(cfg, args.output, resume=args.resume)
+        return 0
     trajectories = args.trajectories or [str(DEFAULT_TRAJECTORIES)]
     for t in trajectories:
         if not Path(t).exists() and not (t.count("/") == 1 and not t.startswith((".", "/"))):
             raise UserError(f"--trajectories {t}: no such file or directory (nor a hub dataset name like org/name)")
-    from srl_agent.train.loop import train
+    if cfg.method == "sft":
+        from srl_agent.train.sft_method import train_sft
 
-    train(cfg, trajectories, args.output, resume=args.resume)
+        train_sft(cfg, trajectories, args.output, resume=args.resume)
+        return 0
+    from srl_agent.train.loop import train
+    from srl_agent.train.runs import with_init_from
+
+    train(with_init_from(cfg), trajectories, args.output, resume=args.resume)
     return 0

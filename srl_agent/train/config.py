@@ -31,6 +31,9 @@ def _f(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    # --- method (docs/baselines.md) -------------------------------------------------------------------------------
+    method: str = _f("srl", "srl (GRPO on step-wise expert actions) | sft (imitation of whole expert trajectories) | rlvr (GRPO on agent episodes, reward = resolved).")
+    init_from: str = _f("", "Start from this checkpoint (a run's final/ or checkpoints/step_N/, e.g. SRL's for SRL->RLVR); replaces `model`.")
     # --- model ---------------------------------------------------------------------------------------------------
     model: str = _f("tiny", "Hugging Face name, local directory, or 'tiny' (built-in random-init Qwen2, no downloads).")
     finetune: str = _f("full", "'full' (all weights) or 'lora' (peft adapters; the base stays frozen).")
@@ -84,6 +87,17 @@ class TrainConfig:
     sft_lr: float = _f(5e-6, "SFT learning rate (the paper's SFT baseline: 5e-6).")
     sft_batch_size: int = _f(8, "Instances per SFT step.")
     sft_think: str = _f("I will take the next step.", "Thought written inside <think>…</think> before each SFT target.")
+    # --- SFT baseline (method=sft; the paper's Table 6 in configs/sft.toml) ---------------------------------------
+    epochs: int = _f(0, "method=sft: passes over the trajectories (paper: 3); steps = epochs * ceil(trajectories / batch_size). 0 = use `steps`.")
+    # --- RLVR (method=rlvr; the paper's Table 7 in configs/rlvr.toml) ---------------------------------------------
+    bench: str = _f("swe-mini", "method=rlvr: tasks with tests: swe-mini, a tasks dir/file (`srl-agent env mine`), swe-bench[-lite|-verified].")
+    split: str = _f("train", "method=rlvr: split of `bench` (swe-mini: train | test | all). Never train on the held-out split you evaluate on.")
+    max_turns: int = _f(30, "method=rlvr: turns per episode; at the limit the episode's diff is submitted (see `overlong`).")
+    max_format_errors: int = _f(3, "method=rlvr: end an episode after this many malformed turns in a row (as `srl-agent eval`).")
+    overlong: str = _f("grade", "method=rlvr: episodes stopped by max_turns or the context limit (max_prompt_tokens): grade (their diff is graded like any other) | zero (reward 0) | mask (left out of the group, like infra failures).")
+    command_timeout_s: float = _f(60.0, "method=rlvr: seconds per agent command; a timed-out command is an observation, not a failure.")
+    grade_timeout_s: float = _f(600.0, "method=rlvr: seconds for the tests when grading; tests that time out score 0 (the patch hung them).")
+    workers: int = _f(8, "method=rlvr: episodes (sandboxes) at once; their turns are batched into one generate call.")
     # --- output --------------------------------------------------------------------------------------------------
     save_every: int = _f(50, "Save a resumable checkpoint every N steps (0 = only the final one).")
     eval_every: int = _f(0, "Measure the mean reward on a fixed prompt subset (fixed seed) every N steps, before step 1 and at the end -> eval.jsonl (0 = never).")
@@ -112,12 +126,14 @@ CHOICES = {
     "reward_mode": ("difflib", "rapidfuzz", "action"),
     "loss_agg": ("grpo", "dr_grpo", "dapo"),
     "lr_schedule": ("constant", "linear", "cosine"),
+    "method": ("srl", "sft", "rlvr"),
+    "overlong": ("grade", "zero", "mask"),
 }
 POSITIVE = ("group_size", "temperature", "max_completion_tokens", "generation_batch_size", "batch_size", "max_sampling_rounds",
             "mini_batches", "micro_batch_size", "steps", "lr", "max_grad_norm", "lora_r", "sft_batch_size", "max_prompt_tokens",
-            "eval_prompts", "eval_samples")
+            "eval_prompts", "eval_samples", "max_turns", "max_format_errors", "command_timeout_s", "grade_timeout_s", "workers")
 NON_NEGATIVE = ("filter_eps", "clip_eps", "clip_eps_high", "kl_coef", "warmup_ratio", "weight_decay", "sft_steps", "sft_lr",
-                "save_every", "samples_per_step", "eval_every", "lora_dropout")
+                "save_every", "samples_per_step", "eval_every", "lora_dropout", "epochs")
 
 
 def _validate(c: TrainConfig) -> None:
@@ -206,9 +222,21 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def resolve_config(config_file: str | Path | None = None, overrides: list[str] | None = None, **explicit: Any) -> TrainConfig:
-    """Defaults < the paper's srl.toml < config_file < overrides (key=value) < explicit keyword arguments."""
-    values = _read_toml(resources.files("srl_agent.configs").joinpath(PAPER_CONFIG).read_text(encoding="utf-8"), PAPER_CONFIG)
+def _packaged(name: str) -> dict[str, Any]:
+    return _read_toml(resources.files("srl_agent.configs").joinpath(name).read_text(encoding="utf-8"), name)
+
+
+def resolve_config(config_file: str | Path | None = None, overrides: list[str] | None = None, method: str | None = None,
+                   **explicit: Any) -> TrainConfig:
+    """Defaults < the paper's srl.toml < the method's sft.toml / rlvr.toml (`method`) < config_file < overrides
+    (key=value) < explicit keyword arguments."""
+    values = _packaged(PAPER_CONFIG)
+    if method is not None:
+        if method not in CHOICES["method"]:
+            raise UserError(f"--method {method!r} is not valid; choose one of: {', '.join(CHOICES['method'])}")
+        if method != "srl":
+            values.update(_packaged(f"{method}.toml"))
+        values["method"] = method
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():

@@ -138,23 +138,37 @@ def token_weights(completion_lens: list[int], loss_agg: str, max_completion_toke
 def train_on_groups(
     cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any, groups: list[Group], pad_id: int
 ) -> dict[str, float]:
-    import torch
-
     advantages_P_G = group_advantages([g.rewards_G for g in groups], cfg.scale_rewards)
     sequences = [(s, a) for g, adv_G in zip(groups, advantages_P_G, strict=True) for s, a in zip(g.samples, adv_G, strict=True)]
+    per_mini = math.ceil(len(groups) / cfg.mini_batches) * cfg.group_size  # mini-batches hold whole groups
+    minis = [sequences[i : i + per_mini] for i in range(0, len(sequences), per_mini)]
+    weighted = []
+    for mini in minis:
+        weights = token_weights([len(s.completion_ids) for s, _ in mini], cfg.loss_agg, cfg.max_completion_tokens)
+        weighted.append([(s, a, w) for (s, a), w in zip(mini, weights, strict=True)])
+    return train_on_sequences(cfg, model, ref_model, optimizer, scheduler, accelerator, weighted, pad_id, groups)
+
+
+def train_on_sequences(
+    cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any,
+    minis: list[list[tuple[Sample, float, float]]], pad_id: int, groups: list[Any] = (),  # type: ignore[assignment]
+) -> dict[str, float]:
+    """One optimizer step per mini-batch of (sequence, advantage, token weight) triples: the clipped surrogate.
+
+    `train_on_groups` makes one sequence per completion (SRL); RLVR makes one per agent turn, each turn carrying its
+    episode's advantage and weight (srl_agent/train/rlvr.py). `groups` only travels with a NonFiniteLoss."""
+    import torch
+
     device = accelerator.device
     lo, hi = 1.0 - cfg.clip_eps, 1.0 + cfg.clip_high
     sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch": 0.0, "grad_norm": 0.0}
-    per_mini = math.ceil(len(groups) / cfg.mini_batches) * cfg.group_size  # mini-batches hold whole groups
-    minis = [sequences[i : i + per_mini] for i in range(0, len(sequences), per_mini)]
     for mini in minis:
-        weights = token_weights([len(s.completion_ids) for s, _ in mini], cfg.loss_agg, cfg.max_completion_tokens)
         micros = [range(i, min(i + cfg.micro_batch_size, len(mini))) for i in range(0, len(mini), cfg.micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)
         for k, idx in enumerate(micros):
             batch = pack([mini[i][0] for i in idx], pad_id, device)
             advantages_B_1 = torch.tensor([mini[i][1] for i in idx], device=device).unsqueeze(1)
-            weights_B_1 = torch.tensor([weights[i] for i in idx], device=device).unsqueeze(1)
+            weights_B_1 = torch.tensor([mini[i][2] for i in idx], device=device).unsqueeze(1)
             mask_B_L = batch.completion_mask_B_L
             # Only the last micro-batch all-reduces gradients across processes (DDP); the others just accumulate.
             sync = contextlib.nullcontext() if k == len(micros) - 1 else accelerator.no_sync(model)
@@ -177,7 +191,7 @@ def train_on_groups(
                     sums["kl"] += float((kl_B_L * mask_B_L).sum())
                 loss = (loss_B_L * mask_B_L * weights_B_1).sum()
             if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", groups)
+                raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", list(groups))
             accelerator.backward(loss)
             with torch.no_grad():
                 clipped_B_L = ((ratio_B_L < lo) & (advantages_B_1 < 0)) | ((ratio_B_L > hi) & (advantages_B_1 > 0))
@@ -187,7 +201,7 @@ def train_on_groups(
                 sums["tokens"] += float(mask_B_L.sum())
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         if not math.isfinite(float(grad_norm)):
-            raise NonFiniteLoss(f"gradient norm is {float(grad_norm)}", groups)
+            raise NonFiniteLoss(f"gradient norm is {float(grad_norm)}", list(groups))
         optimizer.step()
         scheduler.step()
         sums["grad_norm"] += float(grad_norm)
@@ -198,7 +212,7 @@ def train_on_groups(
         "clip_fraction": sums["clipped"] / tokens,
         "logprob_diff": sums["mismatch"] / tokens,  # |log pi_theta - log pi_sampler| per token, before the first update
         "grad_norm": sums["grad_norm"] / len(minis),
-        "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s, _ in sequences),
+        "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for mini in minis for s, _, _ in mini),
     }
 
 
