@@ -20,6 +20,8 @@ SPECIAL_TOKENS = (PAD_TOKEN, "<|im_start|>", EOS_TOKEN)
 # model then learns the format in a few dozen SFT steps instead of hundreds.
 FORMAT_TOKENS = ("<think>", "</think>", "<function=", "</function>", "<parameter=", "</parameter>")
 VOCAB_SIZE = 1024
+# transformers' models/qwen2/tokenization_qwen2.py PRETOKENIZE_REGEX.
+QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 # Qwen2.5's ChatML layout, without the default system prompt (our prompts always carry one).
 CHAT_TEMPLATE = (
@@ -36,10 +38,18 @@ def tiny_corpus() -> str:
 
 @cache
 def _tokenizer_json() -> str:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Exactly Qwen2's normalizer and pre-tokenizer: a saved tiny model is a Qwen2 model, so AutoTokenizer reloads its
+    # tokenizer as Qwen2Tokenizer, which installs these two; any other choice would change the ids after a reload.
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(QWEN2_PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE,
@@ -68,7 +78,9 @@ def tiny_tokenizer() -> Any:
     )
 
 
-def tiny_model_config(vocab_size: int, *, hidden_size: int = 64, num_layers: int = 2, eos_token_id: int = 2, pad_token_id: int = 0) -> Any:
+def tiny_model_config(
+    vocab_size: int, *, hidden_size: int = 64, num_layers: int = 2, eos_token_id: int = 2, pad_token_id: int = 0
+) -> Any:
     """A Qwen2 config small enough for CPU tests (~0.2M parameters at the defaults).
 
     num_attention_heads = hidden_size // 32 keeps head_dim at 32 (vLLM's CPU attention rejects head_dim 16).
