@@ -52,14 +52,15 @@ def test_lora_policy_trains_only_adapters_and_merges_to_base_names():
     assert names == base_keys
 
 
-def test_unknown_model_offline_says_how_to_use_a_local_path(monkeypatch):
+def test_unknown_model_offline_says_how_to_use_a_local_path():
+    """With or without internet: an unknown name fails with the fix; offline (CI) at once, not after ~45 s of retries."""
+    import time
+
     import pytest
 
     from srl_agent.errors import UserError
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import time: set it directly
+    start = time.perf_counter()
     with pytest.raises(UserError, match="--model DIR"):
         load_tokenizer("no-such-org/no-such-model-xyz")
+    assert time.perf_counter() - start < 15

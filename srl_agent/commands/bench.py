@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
     _register_sandbox(group)
     _register_replay(group)
     _register_eval(group)
+    _register_train(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -125,4 +126,28 @@ def _bench_eval(args: argparse.Namespace) -> int:
 
     print(f"srl-agent eval --policy {args.policy} at {args.workers} workers …", file=sys.stderr)
     write_json(run_eval_bench(args.policy, tuple(args.workers)), args.json)
+    return 0
+
+
+def _register_train(group: Any) -> None:
+    t = group.add_parser("train", help="SRL steps: srl-agent vs TRL's GRPOTrainer (same tiny model, data, G, lengths, reward)")
+    t.add_argument("--trajectories", nargs="+", help="expert trajectories (default: the shipped trajectories/swe_mini.jsonl)")
+    t.add_argument("--steps", type=int, default=4, help="steps per trainer; the first is warm-up and not timed (default: 4)")
+    t.add_argument("--json", help="write the result here")
+    t.set_defaults(func=_bench_train)
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from srl_agent.bench.train import run_train_bench
+    from srl_agent.errors import UserError
+    from srl_agent.train.config import DEFAULT_TRAJECTORIES
+
+    if args.steps < 2:
+        raise UserError(f"--steps must be >= 2 (the first step is warm-up), got {args.steps}")
+    try:
+        import trl  # noqa: F401
+    except ImportError as e:
+        raise UserError("bench train compares against TRL: pip install trl (or the project's [test] extra)") from e
+    print(f"{args.steps} SRL steps with srl-agent, then with TRL's GRPOTrainer …", file=sys.stderr)
+    write_json(run_train_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], args.steps), args.json)
     return 0

@@ -25,7 +25,7 @@ def register(sub) -> None:
 def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trajectories", nargs="+", metavar="FILE|DIR|DATASET",
                    help="expert trajectories (any supported format) or instances from `srl-agent data convert`; "
-                        "default: the shipped sample (trajectories/sample.jsonl)")
+                        "default: the shipped swe-mini expert trajectories (trajectories/swe_mini.jsonl)")
     p.add_argument("--model", help="Hugging Face name, local directory, or 'tiny' (overrides the config's `model`)")
     p.add_argument("--output", "-o", type=Path, help="run directory: metrics.jsonl, samples.jsonl, checkpoints/, final/")
     p.add_argument("--steps", type=int, help="training steps (overrides the config's `steps`)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,11 +46,51 @@ def resolve_dtype(dtype: str) -> Any:
 
 
 def _offline_hint(name: str, error: Exception) -> UserError:
+    why = "the Hub is unreachable from here and the model is not in the local cache" if not hub_reachable() else error.__class__.__name__
     return UserError(
         f"cannot load model {name!r}: it is not a local directory and fetching it from the Hugging Face Hub failed "
-        f"({error.__class__.__name__}). Offline, download it elsewhere (`huggingface-cli download {name} --local-dir DIR`) "
+        f"({why}). Offline, download it elsewhere (`huggingface-cli download {name} --local-dir DIR`) "
         f"and pass --model DIR, or use --model tiny for the built-in test model"
     )
+
+
+@cache
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Can this machine open a connection to the Hugging Face Hub? Checked once per process, in <= timeout_s.
+
+    Without it, loading a hub name offline fails only after the hub client's retries (~45 s). The check is a TCP
+    connect to the endpoint's host; behind a proxy (HTTPS_PROXY, ...) it is skipped and the hub client decides."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    address = (url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80))
+    answer: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout_s).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    worker = threading.Thread(target=connect, daemon=True)  # a thread: name resolution itself has no timeout
+    worker.start()
+    worker.join(timeout_s)
+    return bool(answer and answer[0])
+
+
+def _hub_options(name: str) -> dict[str, Any]:
+    """from_pretrained options: the local cache only when the Hub cannot be reached (a cached model still loads)."""
+    return {} if Path(name).is_dir() or hub_reachable() else {"local_files_only": True}
 
 
 def load_tokenizer(name: str) -> Any:
@@ -61,7 +102,7 @@ def load_tokenizer(name: str) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name, **_hub_options(name))
     except (OSError, ValueError) as e:
         raise _offline_hint(name, e) from e
     tokenizer.padding_side = "left"
@@ -82,7 +123,7 @@ def load_base_model(name: str, dtype: str = "auto", seed: int = 0, tokenizer: An
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype, **_hub_options(name))
     except (OSError, ValueError) as e:
         if Path(name).is_dir():
             raise UserError(f"cannot load model from {name}: {e}") from e

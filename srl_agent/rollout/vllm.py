@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from srl_agent.errors import UserError
@@ -42,6 +42,27 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+@contextlib.contextmanager
+def _keep_rng_states() -> Iterator[None]:
+    """vLLM seeds Python's, NumPy's and torch's global RNGs at start-up; in-process, those are the trainer's (a resumed
+    run restored them from its checkpoint just before)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 class VLLMEngine:
     def __init__(self, model: Any, tokenizer: Any, *, seed: int = 0, max_model_len: int = 4096, dtype: Any = None,
                  gpu_memory_utilization: float = 0.3, kv_cache_gib: float = 1.0):
@@ -49,7 +70,8 @@ class VLLMEngine:
 
         # In-process engine: the weight sync hands vLLM an iterator of live tensors, which cannot cross processes.
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM logs every engine step at INFO
+        # vLLM logs every engine step at INFO and a dozen CPU-backend notes at WARNING; set VLLM_LOGGING_LEVEL to see them.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         # Each sync warns "RotaryEmbedding: Failed to load weights": its cos/sin cache is a buffer, not a checkpoint
         # weight, and vLLM keeps it as it is (correct). Silence that one logger, not vLLM's warnings in general.
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
@@ -63,9 +85,10 @@ class VLLMEngine:
         self.eos_ids = _eos_ids(model, tokenizer)
         self.on_cpu = not torch.cuda.is_available()
         base = _base_model(model)
-        # vLLM builds the model from a directory; config.json is enough: the weights come from sync_weights below.
+        # vLLM builds the model from a directory: config and tokenizer (a few kB); the weights come from sync_weights.
         self._dir = tempfile.TemporaryDirectory(prefix="srl-vllm-")
         base.config.save_pretrained(self._dir.name)
+        tokenizer.save_pretrained(self._dir.name)
         dtype = dtype or next(base.parameters()).dtype
         if self.on_cpu:
             # No chunked prefill: vLLM rewinds a seeded request's generator after a partial prefill, and CPU generators
@@ -77,12 +100,11 @@ class VLLMEngine:
         multi = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
         set_num_threads = torch.set_num_threads  # vLLM's CPU worker replaces it with a no-op; the trainer still needs it
         try:
-            with self._no_compile():
+            with self._no_compile(), _keep_rng_states():
                 self.llm = LLM(
                     model=self._dir.name,
                     dtype=_dtype_name(dtype),
                     load_format="dummy",
-                    skip_tokenizer_init=True,  # token ids in and out: vLLM's tokenizer would never be used
                     generation_config="vllm",  # ignore the checkpoint's top_k/top_p/penalties: sample softmax(logits / T)
                     logprobs_mode="processed_logprobs",  # logprobs after temperature, as the loss computes them
                     # Several training processes (accelerate): one engine per process inside the existing process group,

@@ -20,7 +20,7 @@ from typing import Any
 from srl_agent.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The embedded default training data until the swe-mini trajectories ship (the lead keeps this file in the repo).
+# The embedded default training data: 12 expert trajectories recorded on swe-mini's training tasks (trajectories/README.md).
 DEFAULT_TRAJECTORIES = REPO_ROOT / "trajectories" / "swe_mini.jsonl"
 PAPER_CONFIG = "srl.toml"
 

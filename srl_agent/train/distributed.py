@@ -18,6 +18,21 @@ from typing import Any
 SUMMED = ("prompts_sampled", "prompts_filtered", "prompts_kept", "completion_tokens", "trained_tokens", "tokens_per_s")
 
 
+def require_replicas(accelerator: Any) -> None:
+    """The SRL loop runs on one process or DDP; FSDP and DeepSpeed need more than a config file (say what, stop)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return
+    from srl_agent.errors import UserError
+
+    raise UserError(
+        f"accelerate {accelerator.distributed_type.value} is not supported by the SRL loop yet: generation (engine=hf) "
+        "and checkpoints read full weights on each rank, and DeepSpeed clips and accumulates gradients itself. Use DDP "
+        "(docs/accelerate/ddp.yaml), with finetune=lora when a full replica and its AdamW state do not fit one GPU"
+    )
+
+
 def max_over_ranks(accelerator: Any, value: int) -> int:
     if accelerator.num_processes == 1:
         return value

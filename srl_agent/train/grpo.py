@@ -24,6 +24,7 @@ from srl_agent.reward import parse_completion, srl_rewards
 from srl_agent.rollout import RolloutEngine, Sample, SamplingParams
 from srl_agent.train.config import TrainConfig
 from srl_agent.train.data import PromptSampler, TrainPrompt
+from srl_agent.train.distributed import max_over_ranks
 from srl_agent.train.tensors import pack, token_logprobs
 
 
@@ -135,13 +136,21 @@ def token_weights(completion_lens: list[int], loss_agg: str, max_completion_toke
     raise ValueError(f"unknown loss_agg {loss_agg!r}")
 
 
+def mini_batch_count(cfg: TrainConfig, n_groups: int) -> int:
+    """Optimizer steps that `n_groups` groups fill: up to `mini_batches`, each holding whole groups (0 without groups)."""
+    return math.ceil(n_groups / math.ceil(n_groups / cfg.mini_batches)) if n_groups else 0
+
+
 def train_on_groups(
-    cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any, groups: list[Group], pad_id: int
+    cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any, groups: list[Group], pad_id: int,
+    n_minis: int | None = None,
 ) -> dict[str, float]:
+    """`n_minis` optimizer steps: the same number on every rank (DDP), so a rank with fewer groups gets empty ones."""
     advantages_P_G = group_advantages([g.rewards_G for g in groups], cfg.scale_rewards)
     sequences = [(s, a) for g, adv_G in zip(groups, advantages_P_G, strict=True) for s, a in zip(g.samples, adv_G, strict=True)]
     per_mini = math.ceil(len(groups) / cfg.mini_batches) * cfg.group_size  # mini-batches hold whole groups
-    minis = [sequences[i : i + per_mini] for i in range(0, len(sequences), per_mini)]
+    n_minis = mini_batch_count(cfg, len(groups)) if n_minis is None else n_minis
+    minis = [sequences[i * per_mini : (i + 1) * per_mini] for i in range(n_minis)]
     weighted = []
     for mini in minis:
         weights = token_weights([len(s.completion_ids) for s, _ in mini], cfg.loss_agg, cfg.max_completion_tokens)
@@ -159,12 +168,16 @@ def train_on_sequences(
     episode's advantage and weight (srl_agent/train/rlvr.py). `groups` only travels with a NonFiniteLoss."""
     import torch
 
+    from srl_agent.train.distributed import zero_loss
+
     device = accelerator.device
     lo, hi = 1.0 - cfg.clip_eps, 1.0 + cfg.clip_high
     sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch": 0.0, "grad_norm": 0.0}
     for mini in minis:
         micros = [range(i, min(i + cfg.micro_batch_size, len(mini))) for i in range(0, len(mini), cfg.micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)
+        if not mini:  # other ranks train on this mini-batch: join their gradient all-reduce with zeros (DDP)
+            accelerator.backward(zero_loss(model, pad_id, device))
         for k, idx in enumerate(micros):
             batch = pack([mini[i][0] for i in idx], pad_id, device)
             advantages_B_1 = torch.tensor([mini[i][1] for i in idx], device=device).unsqueeze(1)
@@ -233,10 +246,12 @@ def grpo_step(
             raise NonFiniteLoss(f"sampling failed, the policy's outputs are not finite ({e})", []) from e
         raise
     t1 = time.perf_counter()
-    if groups:
-        metrics.update(train_on_groups(cfg, model, ref_model, optimizer, scheduler, accelerator, groups, pad_id))
+    # Every rank runs as many optimizer steps as the rank with the most groups: DDP all-reduces in each of them.
+    n_minis = max_over_ranks(accelerator, mini_batch_count(cfg, len(groups)))
+    if n_minis:
+        metrics.update(train_on_groups(cfg, model, ref_model, optimizer, scheduler, accelerator, groups, pad_id, n_minis))
         engine.sync_weights(model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
-    else:  # every sampled group was filtered: nothing to learn from this round
+    else:  # every sampled group was filtered (on every rank): nothing to learn from this round
         metrics.update(loss=0.0, kl=0.0, clip_fraction=0.0, logprob_diff=0.0, grad_norm=0.0, trained_tokens=0)
     t2 = time.perf_counter()
     metrics["kept_reward_mean"] = statistics.fmean(r for g in groups for r in g.rewards_G) if groups else 0.0

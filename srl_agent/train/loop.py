@@ -57,6 +57,7 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     from srl_agent.rollout import make_engine
     from srl_agent.train import checkpoint as ckpt
     from srl_agent.train.data import PromptSampler, load_instances, tokenize_instances
+    from srl_agent.train.distributed import check_replicas, gather_rows, reduce_metrics, require_replicas
     from srl_agent.train.grpo import NonFiniteLoss, grpo_step, sample_records
     from srl_agent.train.metrics import MetricsLogger
 
@@ -64,6 +65,7 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     # most updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32).
     bf16 = resolve_dtype(cfg.dtype) == torch.bfloat16
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
+    require_replicas(accelerator)
     set_seed(cfg.seed)
     output.mkdir(parents=True, exist_ok=True)
     resume_from = ckpt.latest_checkpoint(output) if resume else None
@@ -178,7 +180,9 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
             saved = save(step)
             raise UserError(f"training stopped at step {step + 1}: {e}. The batch is in {dump}, the state before the step in "
                             f"{saved}; lower lr or check the data, then --resume") from None
-        logger.log(step + 1, metrics, sample_records(groups, step + 1, cfg.samples_per_step))
+        # Several processes: one row for the whole step (all ranks' samples), and samples from every rank.
+        metrics = reduce_metrics(accelerator, metrics)
+        logger.log(step + 1, metrics, gather_rows(accelerator, sample_records(groups, step + 1, cfg.samples_per_step)))
         bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", fmt_err=f"{metrics['format_error_rate']:.2f}")
         if cfg.save_every and (step + 1) % cfg.save_every == 0:
             save(step + 1)
@@ -186,6 +190,7 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
             evaluate(step + 1)
     bar.close()
     logger.close()
+    check_replicas(accelerator, model, output)  # DDP: every rank must hold bitwise the same weights (replicas.json)
     final = ckpt.save_final(output / "final", model, tokenizer, cfg.merge_lora, accelerator)
     _say(accelerator, f"final model: {final}")
     return final

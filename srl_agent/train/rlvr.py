@@ -199,9 +199,11 @@ def turn_minibatches(groups: list[TaskGroup], cfg: TrainConfig) -> list[list[tup
 
 def rlvr_step(cfg: TrainConfig, step: int, run: Any, engine: RolloutEngine, tasks: list[Any], sampler: Any,
               factory: Any) -> tuple[dict[str, float], list[TaskGroup], list[list[tuple[Sample, float, float]]]]:
-    """Collect `batch_size` kept tasks (at most `max_sampling_rounds` rounds), then one update per mini-batch."""
+    """Collect `batch_size` kept tasks (at most `max_sampling_rounds` rounds), then one update per mini-batch.
+    Returns the metrics, every sampled group (kept or not) and the trained (turn, advantage, weight) mini-batches."""
     t0 = time.perf_counter()
     kept: list[TaskGroup] = []
+    groups: list[TaskGroup] = []
     every: list[Rollout] = []
     sampled = filtered = all_masked = rounds = 0
     local_batch = max(1, cfg.batch_size // run.accelerator.num_processes)
@@ -209,6 +211,7 @@ def rlvr_step(cfg: TrainConfig, step: int, run: Any, engine: RolloutEngine, task
         batch = [tasks[i] for i in sampler.take(local_batch - len(kept))]
         seed = step_seed(cfg.seed, step, rounds, run.accelerator.process_index)
         for g in run_round(batch, cfg, engine, run.tokenizer, factory, seed):
+            groups.append(g)
             every += g.rollouts_G
             sampled += 1
             all_masked += not g.valid
@@ -235,9 +238,13 @@ def rlvr_step(cfg: TrainConfig, step: int, run: Any, engine: RolloutEngine, task
         **{f"stop_{reason}": n for reason, n in stops.items()},
         "time_episodes_s": t1 - t0, "time_grade_s_sum": sum(r.grade_s for r in every),
     }
-    minis: list[list[tuple[Sample, float, float]]] = []
-    if kept:
-        minis = turn_minibatches(kept, cfg)
+    from srl_agent.train.distributed import max_over_ranks
+
+    minis = turn_minibatches(kept, cfg) if kept else []
+    # DDP: every rank makes as many updates as the rank with the most; the others join with empty mini-batches.
+    n_minis = max_over_ranks(run.accelerator, len(minis))
+    if n_minis:
+        minis += [[] for _ in range(n_minis - len(minis))]
         metrics.update(train_on_sequences(cfg, run.model, None, run.optimizer, run.scheduler, run.accelerator, minis,
                                           run.tokenizer.pad_token_id))
         engine.sync_weights(run.model)
@@ -245,4 +252,4 @@ def rlvr_step(cfg: TrainConfig, step: int, run: Any, engine: RolloutEngine, task
         metrics.update(loss=0.0, kl=0.0, clip_fraction=0.0, logprob_diff=0.0, grad_norm=0.0, trained_tokens=0)
     metrics["lr"] = run.scheduler.get_last_lr()[0]
     metrics["time_step_s"] = time.perf_counter() - t0
-    return metrics, kept, minis
+    return metrics, groups, minis

@@ -31,12 +31,15 @@ def make_rollout_engine(cfg: TrainConfig, model: Any, tokenizer: Any) -> Any:
 
 
 def episode_records(groups: list[Any], step: int, limit: int) -> list[dict[str, Any]]:
+    from srl_agent.train.rlvr import keep_group
+
     rows = []
     for g in groups:
+        kept = keep_group([r.reward for r in g.valid], True)
         for r in g.rollouts_G:
             if len(rows) >= limit:
                 return rows
-            rows.append({"step": step, "instance_id": r.instance_id, "status": r.status, "reward": r.reward,
+            rows.append({"step": step, "instance_id": r.instance_id, "group_kept": kept, "status": r.status, "reward": r.reward,
                          "stop_reason": r.stop_reason, "error": r.error, "turns": [t.text for t in r.turns],
                          "completion_tokens": sum(len(t.completion_ids) for t in r.turns)})
     return rows

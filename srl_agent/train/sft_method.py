@@ -135,9 +135,10 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
             saved = save(run, output, step, sampler.state(), cfg)
             raise UserError(f"sft stopped at step {step + 1}: loss {loss}, grad norm {float(grad_norm)}; the state "
                             f"before the step is in {saved}; lower lr, then --resume")
+        lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
         run.optimizer.step()
         run.scheduler.step()
-        row = {"loss": loss, "grad_norm": float(grad_norm), "lr": run.scheduler.get_last_lr()[0],
+        row = {"loss": loss, "grad_norm": float(grad_norm), "lr": lr,
                "epoch": sampler.epoch + sampler.position / max(1, len(sampler._order)), "sequences": len(sequences),
                "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s in sequences),
                "target_tokens": sum(len(s.completion_ids) for s in sequences), "time_step_s": time.perf_counter() - t0}

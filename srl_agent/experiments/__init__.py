@@ -1,0 +1,1 @@
+"""Experiments that compare training methods end to end (docs/benchmarks.md, "Experiment")."""

@@ -1,0 +1,71 @@
+"""Two-process DDP on CPU (gloo) through `accelerate launch` with the shipped docs/accelerate/ddp.yaml.
+
+The replicas must end bitwise identical (the trainer writes replicas.json: a sha256 of each rank's weights, and fails
+if they differ), and each rank must train on its own share of the prompts, not on a copy of the other's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from srl_agent.train.metrics import read_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(*args: str) -> None:
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "docs" / "accelerate" / "ddp.yaml"),
+           "--num_processes", "2", "--main_process_port", str(_free_port()), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes, gloo, even on a GPU machine
+    # Own process group: a hung collective (the bug class this file guards against) is killed with all its ranks.
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        raise AssertionError(f"DDP run hung (killed after 180 s):\n{output[-4000:]}") from None
+    assert proc.returncode == 0, output[-4000:]
+
+
+def test_ddp_training_keeps_replicas_identical_and_shards_the_data(tmp_path):
+    # 4 instances (max_prompt_tokens=740 keeps the shortest), 2 steps x 2 prompts: one epoch, each rank one prompt a step.
+    # The SFT warm start (DDP too) makes ~30% of completions well-formed, so groups differ in reward and SRL updates.
+    _launch("-m", "srl_agent.cli", "train", "--trajectories", str(REPO / "trajectories" / "sample.jsonl"), "--model", "tiny",
+            "--output", str(tmp_path), "--steps", "2", "history_window=1", "max_observation_chars=200", "max_prompt_tokens=740",
+            "group_size=8", "batch_size=2", "dynamic_sampling=false", "micro_batch_size=4", "max_completion_tokens=96",
+            "lr=1e-3", "sft_steps=60", "sft_lr=5e-3", "sft_batch_size=4", "samples_per_step=100", "save_every=0",
+            "progress=false")
+    replicas = json.loads((tmp_path / "replicas.json").read_text())
+    assert replicas["world_size"] == 2 and len(set(replicas["weights_sha256"])) == 1, replicas
+
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["prompts_sampled"] for r in rows] == [2, 2]  # summed over the 2 ranks: one prompt each per step
+    assert any(r["grad_norm"] > 0 for r in rows)  # SRL really updated the (identical) replicas
+    seen: dict[int, list[tuple[str, int]]] = {0: [], 1: []}
+    for s in read_jsonl(tmp_path / "samples.jsonl"):
+        key = (s["instance_id"], s["step_index"])
+        if key not in seen[s["rank"]]:
+            seen[s["rank"]].append(key)
+    # Sharded, not duplicated: the ranks saw different prompts, and together the whole (4-instance) epoch.
+    assert len(seen[0]) == len(seen[1]) == 2 and not set(seen[0]) & set(seen[1]), seen
+
+
+def test_a_rank_without_groups_joins_the_gradient_all_reduce(tmp_path):
+    """Dynamic sampling can leave one rank with no group: it must still join the update (else rank 0 hangs)."""
+    _launch(str(REPO / "tests" / "ddp_uneven_step.py"), str(tmp_path))
+    replicas = json.loads((tmp_path / "replicas.json").read_text())
+    assert len(set(replicas["weights_sha256"])) == 1, replicas
+    assert (tmp_path / "changed_rank1.txt").read_text() == "True"  # rank 1 applied rank 0's gradient
