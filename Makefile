@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 # The main job on the embedded defaults: SRL on swe-mini's expert trajectories with the tiny model (an SFT warm start
 # teaches it the format, then GRPO with the SRL reward), then an agentic evaluation on swe-mini's held-out tasks.
 demo: install docker
+	rm -rf runs/demo
 	OMP_NUM_THREADS=1 $(BIN)/srl-agent train --model tiny --config srl_agent/configs/tiny_cpu.toml --output runs/demo steps=10
 	OMP_NUM_THREADS=1 $(BIN)/srl-agent eval --model runs/demo/final --output runs/demo/eval
 	@echo "browse the episodes: $(BIN)/srl-agent replay runs/demo/eval/episodes.jsonl"
