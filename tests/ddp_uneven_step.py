@@ -18,7 +18,7 @@ from srl_agent.models.load import ModelSpec, load_policy
 from srl_agent.rollout import SamplingParams, make_engine
 from srl_agent.train.config import resolve_config
 from srl_agent.train.data import encode_prompt
-from srl_agent.train.distributed import check_replicas, max_over_ranks
+from srl_agent.train.distributed import check_replicas, max_over_ranks, shutdown
 from srl_agent.train.grpo import Group, mini_batch_count, train_on_groups
 
 torch.set_num_threads(1)
@@ -43,7 +43,7 @@ def main(out: Path) -> None:
     changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     (out / f"changed_rank{accelerator.process_index}.txt").write_text(str(changed))
     check_replicas(accelerator, model, out)
-    accelerator.end_training()
+    shutdown(accelerator)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,13 @@ def check_replicas(accelerator: Any, model: Any, output: Path) -> list[str] | No
         raise UserError(f"the {len(digests)} DDP replicas ended with different weights ({output / 'replicas.json'}): gradients "
                         "were not all-reduced; please report this with the command line and accelerate config")
     return digests
+
+
+def shutdown(accelerator: Any) -> None:
+    """End a run's process group explicitly: left to interpreter exit, gloo's threads can abort a finished rank
+    ("terminate called without an active exception"), which fails the launcher. No-op for a single process."""
+    import torch.distributed as dist
+
+    accelerator.wait_for_everyone()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

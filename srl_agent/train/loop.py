@@ -57,7 +57,7 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     from srl_agent.rollout import make_engine
     from srl_agent.train import checkpoint as ckpt
     from srl_agent.train.data import PromptSampler, load_instances, tokenize_instances
-    from srl_agent.train.distributed import check_replicas, gather_rows, reduce_metrics, require_replicas
+    from srl_agent.train.distributed import check_replicas, gather_rows, reduce_metrics, require_replicas, shutdown
     from srl_agent.train.grpo import NonFiniteLoss, grpo_step, sample_records
     from srl_agent.train.metrics import MetricsLogger
 
@@ -193,4 +193,5 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     check_replicas(accelerator, model, output)  # DDP: every rank must hold bitwise the same weights (replicas.json)
     final = ckpt.save_final(output / "final", model, tokenizer, cfg.merge_lora, accelerator)
     _say(accelerator, f"final model: {final}")
+    shutdown(accelerator)
     return final
