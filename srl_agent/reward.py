@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from srl_agent.actions import CORE_TOOLS, Action, ActionParseError, Bash, Edit, parse_action, render_action, tool_name
 
-RewardMode = Literal["difflib", "rapidfuzz", "action"]
-REWARD_MODES: tuple[str, ...] = ("difflib", "rapidfuzz", "action")
+RewardMode = Literal["difflib", "rapidfuzz", "action", "pivot"]
+REWARD_MODES: tuple[str, ...] = ("difflib", "rapidfuzz", "action", "pivot")
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
@@ -122,8 +122,13 @@ def srl_reward(completion: str, expert: str, *, mode: RewardMode = "difflib", fo
 
     Returns `format_penalty` for malformed completions, else a similarity in [0, 1] (see `mode`).
     The expert's own tool is always allowed, so targets that use a non-core tool (e.g. SWE-agent `edit`) are reachable.
+    `pivot` is PivotRL's gated verifier (srl_agent.reward_pivot): no think format, no penalty (no call scores 0).
     """
     expert_action = parse_action(expert)
+    if mode == "pivot":
+        from srl_agent.reward_pivot import pivot_completion_reward
+
+        return pivot_completion_reward(completion, expert_action)
     try:
         parsed = parse_completion(completion, CORE_TOOLS | {tool_name(expert_action)})
     except FormatError:

@@ -23,7 +23,9 @@ class Trajectory:
     """One expert episode on one task.
 
     `problem_statement` is the issue text itself (scaffold wrappers such as `<pr_description>` removed where the
-    reader recognises them). `resolved` is None when the source does not say.
+    reader recognises them). `resolved` is None when the source does not say. `repo` is the repository ("owner/name")
+    when the source names it. Steps before `first_target` are context only, never training targets (a PivotRL row
+    holds the earlier turns as context and one expert action as its target).
     """
 
     instance_id: str
@@ -31,6 +33,8 @@ class Trajectory:
     steps: tuple[Step, ...]
     source_format: str
     resolved: bool | None = None
+    repo: str | None = None
+    first_target: int = 0
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 

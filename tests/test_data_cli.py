@@ -12,8 +12,8 @@ from srl_agent.cli import main
 from srl_agent.data.instances import read_instances
 from srl_agent.readers import read_trajectories
 
-# Files that hold trajectories (tests_results.json is a predictions file, not a trajectory).
-NOT_TRAJECTORIES = {"tests_results.json"}
+# Files that hold no trajectories: a predictions file, and NeMo Gym's scored rollouts (no expert action) and metrics.
+NOT_TRAJECTORIES = {"tests_results.json", "example_rollouts.jsonl", "example_metrics.json"}
 
 
 def trajectory_files(traj_dir: Path) -> list[Path]:

@@ -35,6 +35,17 @@ def register(sub: Any) -> None:
     _add_input_args(stats)
     stats.set_defaults(func=run_stats)
 
+    split = cmds.add_parser("split", help="leak-safe train/eval split by repository or by trajectory, written beside the data")
+    split.add_argument("inputs", nargs="+", metavar="INPUT", help="trajectory files, directories, saved datasets or hub names")
+    split.add_argument("--by", choices=("repository", "trajectory"), required=True,
+                       help="repository: no repository on both sides; trajectory: no task (all its runs) on both sides")
+    split.add_argument("--eval-fraction", type=float, default=0.2, help="share of trajectories on the eval side (default: 0.2)")
+    split.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
+    split.add_argument("-o", "--output", help="output directory (default: beside the first input, INPUT.split/)")
+    split.add_argument("--format", help="force a reader instead of auto-detection (see `srl-agent data formats`)")
+    split.add_argument("--skip-bad", action="store_true", help="skip malformed records (counted in split.json)")
+    split.set_defaults(func=run_split)
+
     formats = cmds.add_parser("formats", help="list the trajectory formats that can be read")
     formats.set_defaults(func=run_formats)
 
@@ -140,4 +151,21 @@ def run_formats(args: argparse.Namespace) -> int:
     for reader in all_readers():
         doc = (type(reader).__doc__ or "").strip().splitlines()
         print(f"{reader.name:<28} {doc[0] if doc else ''}")
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from srl_agent.data.split import MANIFEST, SplitBy, default_out_dir, split_sources
+
+    out = Path(args.output) if args.output else default_out_dir(args.inputs[0])
+    m = split_sources(args.inputs, out, SplitBy(args.by), args.eval_fraction, args.seed, args.skip_bad, args.format)
+    for name, side in (("train", m.train), ("eval", m.eval)):
+        print(f"{name}: {side.trajectories} trajectories, {len(side.tasks)} tasks, {len(side.repositories)} repositories")
+    if m.unknown_repository:
+        print(f"trajectories whose id names no repository (each its own): {m.unknown_repository}")
+    for reason, n in sorted(m.skipped.items()):
+        print(f"records skipped ({reason}): {n}")
+    print(f"wrote {out}/train/, {out}/eval/, {out}/{MANIFEST}")
     return 0

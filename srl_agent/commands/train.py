@@ -36,6 +36,9 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    "resolved (configs/rlvr.toml). See docs/baselines.md")
     p.add_argument("--init-from", metavar="DIR", help="start from this checkpoint: a run directory (its final/), a "
                    "final/ or checkpoints/step_N/ (e.g. SRL's, for SRL->RLVR: configs/srl_to_rlvr.toml)")
+    p.add_argument("--eval-bench", metavar="SPLIT_DIR|BENCH[:SPLIT]", help="the bench you will evaluate on: a "
+                   "`srl-agent data split` output (its eval side) or a task set (swe-mini:test); training data that "
+                   "shares a task with it (or a repository, for a repository split) is refused")
     p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
 
 
@@ -72,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     for t in trajectories:
         if not Path(t).exists() and not (t.count("/") == 1 and not t.startswith((".", "/"))):
             raise UserError(f"--trajectories {t}: no such file or directory (nor a hub dataset name like org/name)")
+    if args.eval_bench:
+        from srl_agent.train.leaks import check_no_leak
+
+        print(check_no_leak(trajectories, args.eval_bench))
     if cfg.method == "sft":
         from srl_agent.train.sft_method import train_sft
 

@@ -65,9 +65,11 @@ class ConvertConfig:
 
 
 def trajectory_instances(traj: Trajectory, prompt: PromptConfig = PromptConfig()) -> Iterator[SRLInstance]:
-    """The N instances of an N-action trajectory, in step order."""
+    """The N instances of an N-action trajectory, in step order (from `first_target` on)."""
     n = len(traj.steps)
     for k, step in enumerate(traj.steps):
+        if k < traj.first_target:
+            continue
         yield SRLInstance(
             prompt=tuple(build_messages(traj.problem_statement, traj.steps[:k], prompt)),
             expert_action=render_action(step.action),

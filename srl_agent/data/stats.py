@@ -35,7 +35,7 @@ class DatasetStats:
         self, traj: Trajectory, prompt: PromptConfig, count_tokens: Callable[[list[dict[str, str]]], int] | None
     ) -> None:
         self.trajectories += 1
-        self.steps += len(traj.steps)
+        self.steps += len(traj.steps) - traj.first_target
         self.formats[traj.source_format] += 1
         self.resolved[{True: "yes", False: "no", None: "unknown"}[traj.resolved]] += 1
         for inst in trajectory_instances(traj, prompt):

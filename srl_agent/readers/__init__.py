@@ -16,9 +16,9 @@ from srl_agent.trajectory import TrajectoryReader
 @cache
 def all_readers() -> tuple[TrajectoryReader, ...]:
     """Every reader, in sniffing order (most specific first)."""
-    from srl_agent.readers import minisweagent, nebius, openhands, sweagent
+    from srl_agent.readers import minisweagent, nebius, openhands, pivot, sweagent
 
-    return (*openhands.READERS, *sweagent.READERS, *nebius.READERS, *minisweagent.READERS)
+    return (*openhands.READERS, *sweagent.READERS, *nebius.READERS, *minisweagent.READERS, *pivot.READERS)
 
 
 def reader_names() -> list[str]:

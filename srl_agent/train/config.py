@@ -58,7 +58,7 @@ class TrainConfig:
     vllm_gpu_memory_utilization: float = _f(0.3, "Fraction of GPU memory vLLM may take (vllm engine, GPU).")
     vllm_kv_cache_gib: float = _f(1.0, "KV-cache size in GiB for vLLM on CPU.")
     # --- reward --------------------------------------------------------------------------------------------------
-    reward_mode: str = _f("difflib", "difflib (the paper's 2M/T) | rapidfuzz (faster indel ratio) | action (tool-aware).")
+    reward_mode: str = _f("difflib", "difflib (the paper's 2M/T) | rapidfuzz (faster indel ratio) | action (tool-aware) | pivot (PivotRL's gated verifier).")
     format_penalty: float = _f(-1.0, "Reward of a malformed completion (paper: -1).")
     # --- GRPO ----------------------------------------------------------------------------------------------------
     batch_size: int = _f(512, "B: prompts per optimizer step, after dynamic sampling (paper: 512).")
@@ -123,7 +123,7 @@ CHOICES = {
     "finetune": ("full", "lora"),
     "dtype": ("auto", "bfloat16", "float32", "float16"),
     "engine": ("hf", "vllm"),
-    "reward_mode": ("difflib", "rapidfuzz", "action"),
+    "reward_mode": ("difflib", "rapidfuzz", "action", "pivot"),
     "loss_agg": ("grpo", "dr_grpo", "dapo"),
     "lr_schedule": ("constant", "linear", "cosine"),
     "method": ("srl", "sft", "rlvr"),
