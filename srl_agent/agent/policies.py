@@ -184,6 +184,8 @@ class ModelPolicy:
         import torch
         from transformers import GenerationConfig
 
+        from srl_agent.rollout.hf import plain_generate
+
         tok = self.tokenizer
         eos = [i for i in {tok.eos_token_id, *_as_list(self.model.generation_config.eos_token_id)} if i is not None]
         pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]
@@ -192,11 +194,10 @@ class ModelPolicy:
         # Left padding: every prompt ends at the same column, so the new tokens start at `width` in every row.
         input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        # A fresh config: a checkpoint's sampling defaults (top_k, repetition_penalty) must not leak into greedy eval.
+        # Plain argmax: plain_generate keeps a checkpoint's repetition_penalty (which also applies when greedy) out.
         config = GenerationConfig(do_sample=False, max_new_tokens=self.max_new_tokens, eos_token_id=eos,
                                   pad_token_id=pad)
-        with torch.no_grad():
-            sequences = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+        sequences = plain_generate(self.model, config, input_ids=input_ids, attention_mask=mask)
         completions = []
         for prompt, ids in zip(prompts, sequences[:, width:].tolist(), strict=True):
             end = next((t + 1 for t, i in enumerate(ids) if i in eos), len(ids))

@@ -1,8 +1,13 @@
-"""Rollouts with transformers `generate` on the live policy (CPU or GPU; nothing to sync: it *is* the policy)."""
+"""Rollouts with transformers `generate` on the live policy (CPU or GPU; nothing to sync: it *is* the policy).
+
+Also owns `plain_generate`, the one way srl-agent calls transformers `generate` (here and in greedy evaluation): the
+checkpoint's generation_config.json is not consulted, so only the settings passed are active.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from srl_agent.rollout import Sample, SamplingParams
@@ -13,6 +18,38 @@ def unwrap(model: Any) -> Any:
     while hasattr(model, "module"):
         model = model.module
     return model
+
+
+def base_model(model: Any) -> Any:
+    """The plain transformers model under DDP/accelerate and peft wrappers (the object whose `generate` runs)."""
+    model = unwrap(model)
+    return model.get_base_model() if hasattr(model, "peft_config") else model
+
+
+@contextmanager
+def _checkpoint_defaults_off(model: Any) -> Iterator[None]:
+    """transformers >= 5 fills every field the caller left unset from the model's generation_config (a Qwen2.5-Instruct
+    checkpoint: repetition_penalty 1.05-1.1, top_k 20, top_p 0.8, temperature 0.7). Those would bias sampling away from
+    softmax(logits / T), which the loss assumes, and turn greedy evaluation into penalised decoding; the penalty also
+    hits prompt tokens an action must copy (paths, names). For the duration, the model carries transformers' plain
+    defaults instead; the caller's config then decides everything."""
+    from transformers import GenerationConfig
+
+    target = base_model(model)
+    saved = target.generation_config
+    target.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        target.generation_config = saved
+
+
+def plain_generate(model: Any, config: Any, **inputs: Any) -> Any:
+    """`model.generate(**inputs, generation_config=config)` with none of the checkpoint's defaults (see above)."""
+    import torch
+
+    with torch.no_grad(), _checkpoint_defaults_off(model):
+        return model.generate(**inputs, generation_config=config)
 
 
 class HFEngine:
@@ -54,9 +91,7 @@ class HFEngine:
         # Left padding: every prompt ends at the same column, so new tokens line up across the batch.
         input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        # A fresh GenerationConfig, not the model's: checkpoint defaults (Qwen's top_k=20, top_p=0.8,
-        # repetition_penalty=1.05) would make the sampling distribution differ from softmax(logits / T), and then the
-        # logprobs below (and the PPO ratio built on them) would be wrong.
+        # Only temperature is active (plain_generate keeps the checkpoint's top_k/top_p/repetition_penalty out).
         config = GenerationConfig(
             do_sample=True,
             temperature=params.temperature,
@@ -67,14 +102,14 @@ class HFEngine:
             pad_token_id=self._pad_id,
             use_cache=True,
             return_dict_in_generate=True,
-            output_logits=True,
+            output_scores=True,
         )
-        with torch.no_grad():
-            out = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+        out = plain_generate(model, config, input_ids=input_ids, attention_mask=attention_mask)
         new_ids_B_T = out.sequences[:, width:]
-        # Raw logits -> the exact sampling distribution (no processors besides temperature were active).
-        logits_B_T_V = torch.stack(out.logits, dim=1).float() / params.temperature
-        logprobs_B_T = torch.log_softmax(logits_B_T_V, dim=-1).gather(-1, new_ids_B_T.unsqueeze(-1)).squeeze(-1)
+        # The processed scores are what the tokens were drawn from: their log-softmax is the sampling distribution
+        # itself. With temperature the only processor, that is log_softmax(logits / T), what the loss recomputes.
+        scores_B_T_V = torch.stack(out.scores, dim=1).float()
+        logprobs_B_T = torch.log_softmax(scores_B_T_V, dim=-1).gather(-1, new_ids_B_T.unsqueeze(-1)).squeeze(-1)
         samples = []
         eos = set(self.eos_ids)
         for prompt, ids, lps in zip(prompts, new_ids_B_T.tolist(), logprobs_B_T.tolist(), strict=True):

@@ -30,13 +30,7 @@ from typing import Any
 
 from srl_agent.errors import UserError
 from srl_agent.rollout import Sample, SamplingParams
-from srl_agent.rollout.hf import _eos_ids, unwrap
-
-
-def _base_model(model: Any) -> Any:
-    """The plain transformers model under DDP and peft wrappers (its config is what vLLM must build)."""
-    model = unwrap(model)
-    return model.get_base_model() if hasattr(model, "peft_config") else model
+from srl_agent.rollout.hf import _eos_ids, base_model, unwrap
 
 
 def _dtype_name(dtype: Any) -> str:
@@ -85,7 +79,7 @@ class VLLMEngine:
         self.tokenizer = tokenizer
         self.eos_ids = _eos_ids(model, tokenizer)
         self.on_cpu = not torch.cuda.is_available()
-        base = _base_model(model)
+        base = base_model(model)
         # vLLM builds the model from a directory: config and tokenizer (a few kB); the weights come from sync_weights.
         self._dir = tempfile.TemporaryDirectory(prefix="srl-vllm-")
         base.config.save_pretrained(self._dir.name)
