@@ -61,16 +61,25 @@ def _bench_data(args: argparse.Namespace) -> int:
 
 
 def _register_reward(group: Any) -> None:
-    r = group.add_parser("reward", help="rapidfuzz vs difflib reward: value differences and speed on real actions")
+    r = group.add_parser("reward", help="rapidfuzz vs difflib reward: value differences and speed on real actions; "
+                         "calibration of every reward mode (equivalent vs wrong-file vs random actions)")
     r.add_argument("--samples", help=f"directory of real trajectories (default: {DEFAULT_SAMPLES})")
+    r.add_argument("--calibration-actions", type=int, help="calibrate on a seeded sample of this many expert actions "
+                   "(default: all)")
     r.add_argument("--json", help="write the result here")
     r.set_defaults(func=_bench_reward)
 
 
 def _bench_reward(args: argparse.Namespace) -> int:
     from srl_agent.bench.reward import run_reward_bench
+    from srl_agent.bench.reward_calibration import calibrate, pivot_rollouts
 
-    write_json(run_reward_bench(_samples(args.samples)), args.json)
+    samples = _samples(args.samples)
+    result = run_reward_bench(samples)
+    print("calibrating the reward modes …", file=sys.stderr)
+    result["calibration"] = calibrate(samples, max_actions=args.calibration_actions)
+    result["pivot_rollouts"] = pivot_rollouts(samples)
+    write_json(result, args.json)
     return 0
 
 
