@@ -26,6 +26,8 @@ def register(sub) -> None:
 
     g = group.add_parser("gc", help="remove sandbox containers left behind by dead processes")
     g.add_argument("--all", action="store_true", help="remove every srl-agent sandbox container, live owners too")
+    g.add_argument("--docker-hosts", metavar="URLS|FILE", help="clean these Docker hosts (as for `eval --docker-hosts`)"
+                   " instead of the local daemon")
     g.set_defaults(func=_gc)
 
     s = group.add_parser("shell", help="open an interactive shell in a fresh sandbox, or in a task's environment")
@@ -33,6 +35,8 @@ def register(sub) -> None:
     s.add_argument("--bench", help="swe-mini, a bench directory (tasks.jsonl) or a task file; needs INSTANCE_ID")
     s.add_argument("--image", help="image to run without a task (default: srl-agent/base:latest)")
     s.add_argument("--network", default="none", help="docker network mode (default: none)")
+    s.add_argument("--docker-hosts", metavar="URLS|FILE", help="open it on the least busy of these Docker hosts (the "
+                   "image is copied there if it lacks it)")
     s.set_defaults(func=_shell)
 
     _register_mine(group)
@@ -59,34 +63,59 @@ def _build_base(args: argparse.Namespace) -> int:
 def _gc(args: argparse.Namespace) -> int:
     from srl_agent.sandbox.cleanup import gc
 
-    removed, kept = gc(all_=args.all)
-    print(f"removed {len(removed)} sandbox container(s){': ' + ' '.join(removed) if removed else ''}")
-    if kept:
-        print(f"kept {len(kept)} owned by live processes (or other hosts); --all removes them too")
+    if args.docker_hosts:
+        from srl_agent.sandbox.hosts import HostPool, parse_hosts
+
+        pool = HostPool.connect(parse_hosts(args.docker_hosts))
+        targets = [(url, pool.client(url)) for url in pool.live()]
+    else:
+        targets = [("", None)]
+    for url, client in targets:
+        removed, kept = gc(all_=args.all, client=client)
+        where = f" on {url}" if url else ""
+        print(f"removed {len(removed)} sandbox container(s){where}{': ' + ' '.join(removed) if removed else ''}")
+        if kept:
+            print(f"kept {len(kept)}{where} owned by live processes (or other hosts); --all removes them too")
     return 0
 
 
 def _shell(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError
     from srl_agent.sandbox.config import DEFAULT_IMAGE, SandboxConfig
-    from srl_agent.sandbox.docker import DockerSandbox
+    from srl_agent.sandbox.hosts import start_sandbox
 
     if bool(args.bench) != bool(args.instance_id):
         raise UserError("a task shell needs both --bench BENCH and INSTANCE_ID (or neither, for a bare sandbox)")
     config = SandboxConfig(image=args.image or DEFAULT_IMAGE, network_mode=args.network)
+    pool = _shell_pool(args, config.image)
     if args.bench:
-        return _task_shell(args, config)
-    with DockerSandbox(config) as sb:
+        return _task_shell(args, config, pool)
+    with start_sandbox(config, pool) as sb:
         print(f"sandbox {sb.id[:12]} ({config.image}, network {config.network_mode}); exit the shell to remove it")
         return _interact(sb)
 
 
-def _task_shell(args: argparse.Namespace, config) -> int:
-    from srl_agent.env.benches import find_task, load_bench, sandbox_factory
+def _shell_pool(args: argparse.Namespace, image: str):
+    """The pool of --docker-hosts with the bare shell's image on every host (None without the flag)."""
+    if not args.docker_hosts:
+        return None
+    from srl_agent.sandbox.hosts import HostPool, parse_hosts
+    from srl_agent.sandbox.image_transfer import ensure_on_hosts
+
+    pool = HostPool.connect(parse_hosts(args.docker_hosts))
+    if not args.bench:
+        ensure_on_hosts({url: pool.client(url) for url in pool.live()}, [image])
+    return pool
+
+
+def _task_shell(args: argparse.Namespace, config, pool) -> int:
+    from srl_agent.env.benches import find_task, load_bench, ready_images, sandbox_factory
     from srl_agent.env.swe_env import SWEEnv
 
     task = find_task(load_bench(args.bench), args.instance_id, args.bench)
-    with SWEEnv(task, sandbox_factory(args.bench, config)) as env:
+    if pool is not None:
+        ready_images(args.bench, [task], pool)
+    with SWEEnv(task, sandbox_factory(args.bench, config, pool)) as env:
         issue = env.reset()
         print(f"{task.instance_id}: repo at {task.base_commit[:12]} in {env.repo_dir} (history scrubbed); the issue:\n")
         print(issue.strip() + "\n")
@@ -100,8 +129,10 @@ def _interact(sb) -> int:
     import subprocess
     import sys
 
-    if shutil.which("docker") and sys.stdin.isatty():
-        return subprocess.call(["docker", "exec", "-it", "-w", "/testbed", sb.id, "bash"])
+    host = getattr(sb, "host", None)  # a pool host (srl_agent.sandbox.hosts.PlacedSandbox), else the local daemon
+    if shutil.which("docker") and sys.stdin.isatty() and (host is None or not host.startswith(("tcp:", "http"))):
+        where = ["-H", host] if host and host != "local" else []
+        return subprocess.call(["docker", *where, "exec", "-it", "-w", "/testbed", sb.id, "bash"])
     while True:
         try:
             line = input("sandbox$ ")

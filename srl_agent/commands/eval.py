@@ -29,7 +29,13 @@ def register(sub) -> None:
     p.add_argument("--instances", nargs="+", metavar="ID", help="only these instance ids")
     p.add_argument("--setting", choices=("end-to-end", "oracle-file"), default="end-to-end",
                    help="oracle-file adds the files the gold patch edits to the issue (default: end-to-end)")
-    p.add_argument("--workers", type=int, default=2, help="episodes (sandboxes) at once (default: 2)")
+    p.add_argument("--workers", type=int, help="episodes (sandboxes) at once (default: 2; with --docker-hosts the "
+                   "pool's total capacity)")
+    p.add_argument("--docker-hosts", metavar="URLS|FILE", help="run the sandboxes on a pool of Docker hosts: "
+                   "comma-separated URL[=CAPACITY] (unix:///…, ssh://user@host, tcp://host:2376) or a hosts file "
+                   "(.toml/.yaml); images are copied to every host first (docs/evaluation.md)")
+    p.add_argument("--retries", type=int, default=1, help="with --docker-hosts: run an episode whose host stopped "
+                   "answering again on another host, up to N times (default: 1)")
     p.add_argument("--grader", choices=("srl", "swebench"), default="srl",
                    help="srl: grade each patch in a fresh container here; swebench: the official "
                    "swebench.harness.run_evaluation on preds.jsonl (needs Docker and the instance images)")
@@ -64,12 +70,15 @@ def _eval(args: argparse.Namespace) -> int:
         return _regrade(args)
     if args.policy == "expert" and not args.trajectories:
         raise UserError("--policy expert needs --trajectories FILE (e.g. trajectories/swe_mini.jsonl with --split train)")
-    if args.workers < 1 or args.max_turns < 1 or args.max_format_errors < 1:
+    if (args.workers is not None and args.workers < 1) or args.max_turns < 1 or args.max_format_errors < 1:
         raise UserError("--workers, --max-turns and --max-format-errors must be >= 1")
+    if args.retries < 0:
+        raise UserError("--retries must be >= 0")
     from srl_agent.agent.loop import AgentConfig
     from srl_agent.data.prompts import PromptConfig
     from srl_agent.evaluate.runner import EvalConfig, run_eval, select_tasks
 
+    hosts = _hosts(args)  # a bad --docker-hosts fails before the model loads
     _fill_from_training_run(args)
     try:
         prompt = PromptConfig(history_window=args.history, max_observation_chars=args.max_observation_chars)
@@ -79,7 +88,8 @@ def _eval(args: argparse.Namespace) -> int:
     agent = AgentConfig(max_turns=args.max_turns, max_prompt_tokens=args.max_prompt_tokens or _context(policy, args),
                         max_format_errors=args.max_format_errors, prompt=prompt)
     config = EvalConfig(output=Path(args.output), bench=args.bench, split=args.split,
-                        instances=tuple(args.instances or ()), setting=args.setting, workers=args.workers,
+                        instances=tuple(args.instances or ()), setting=args.setting,
+                        workers=args.workers or (0 if args.docker_hosts else 2), hosts=hosts, retries=args.retries,
                         agent=agent, grader=args.grader, log_harness=args.harness,
                         command_timeout_s=args.command_timeout, grade_timeout_s=args.grade_timeout,
                         progress=not args.no_progress)
@@ -112,6 +122,14 @@ def _fill_from_training_run(args: argparse.Namespace) -> None:
             setattr(args, flag, trained.get(flag, fallback))
     if trained:
         print(f"prompt settings from {run_config}: " + ", ".join(f"{k}={getattr(args, k)}" for k in trained), file=sys.stderr)
+
+
+def _hosts(args: argparse.Namespace) -> tuple:
+    if not args.docker_hosts:
+        return ()
+    from srl_agent.sandbox.hosts import parse_hosts
+
+    return parse_hosts(args.docker_hosts)
 
 
 def _policy(args: argparse.Namespace):

@@ -151,25 +151,53 @@ def ensure_image(image: str) -> None:
         _available.add(image)
 
 
-def sandbox_factory(bench: str, config=None) -> Callable[[Task], object]:
-    """A factory that starts a DockerSandbox on each task's image (swe-mini builds its images on first use)."""
+def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], object]:
+    """A factory that starts a DockerSandbox on each task's image (swe-mini builds its images on first use). With a
+    `pool` (srl_agent.sandbox.hosts.HostPool) each sandbox goes to a host with a free slot; `ready_images` must have
+    put the images there first."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
 
-        return swe_mini.sandbox_factory(config)
+        return swe_mini.sandbox_factory(config, pool)
     from srl_agent.evaluate.harness import CONDA_PATH, is_official_image
     from srl_agent.sandbox.config import SandboxConfig
-    from srl_agent.sandbox.docker import DockerSandbox
+    from srl_agent.sandbox.hosts import start_sandbox
 
     base = config or SandboxConfig()
 
-    def start(task: Task) -> DockerSandbox:
+    def start(task: Task):
         if not task.image:
             raise UserError(f"task {task.instance_id} has no `image` field: add one to its row (the image with the repo at /testbed)")
-        ensure_image(task.image)
+        if pool is None:
+            ensure_image(task.image)
         env = base.env
         if is_official_image(task.image):  # the repository's conda env first on PATH, as after `conda activate testbed`
             env = (*env, ("PATH", CONDA_PATH))
-        return DockerSandbox(dataclasses.replace(base, image=task.image, workdir="/testbed", env=env))
+        return start_sandbox(dataclasses.replace(base, image=task.image, workdir="/testbed", env=env), pool)
 
     return start
+
+
+def ready_images(bench: str, tasks: list[Task], pool=None, progress: bool = True) -> None:
+    """Before any episode: every task's image on every host that may run it (with no pool: the default daemon),
+    found, copied from another host or pulled; else UserError listing the missing ones. swe-mini builds its images
+    on the default daemon first."""
+    from srl_agent.sandbox.image_transfer import ensure_on_hosts
+
+    if bench == "swe-mini":
+        from srl_agent.swe_mini.images import ensure_images
+
+        images = list(ensure_images([t.instance_id for t in tasks]).values())
+    else:
+        no_image = [t.instance_id for t in tasks if not t.image]
+        if no_image:
+            raise UserError(f"{len(no_image)} task(s) of {bench} have no `image` field (first: {no_image[0]}): add "
+                            "one to each row (the image with the repo at /testbed)")
+        images = [t.image for t in tasks]
+    if pool is None:
+        from srl_agent.sandbox.docker import docker_client
+
+        clients = {"local": docker_client()}
+    else:
+        clients = {url: pool.client(url) for url in pool.live()}
+    ensure_on_hosts(clients, images, progress=progress)

@@ -31,6 +31,7 @@ from srl_agent.episodes import Episode, read_episodes, write_episode
 from srl_agent.errors import UserError
 from srl_agent.evaluate.predictions import Prediction, write_predictions
 from srl_agent.evaluate.report import build_report, has_prediction, summary
+from srl_agent.sandbox.hosts import DockerHost
 
 SETTINGS = ("end-to-end", "oracle-file")
 GRADERS = ("srl", "swebench")
@@ -52,6 +53,8 @@ class EvalConfig:
     grade_timeout_s: float = 1800.0
     progress: bool = True  # the progress bar
     print_summary: bool = True  # the table at the end
+    hosts: tuple[DockerHost, ...] = ()  # --docker-hosts; () = the default daemon, no pool
+    retries: int = 1  # with hosts: an episode whose host failed runs again on another host, up to this many times
 
     @property
     def resolved_split(self) -> str:
@@ -86,8 +89,9 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
 
     from srl_agent.env.benches import sandbox_factory
 
-    if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 1:
-        raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 1")
+    if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 0 or config.retries < 0:
+        raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 0 (0: the pool's "
+                        "capacity), retries >= 0")
     tasks = tasks if tasks is not None else select_tasks(config)
     if config.grader == "swebench":
         from srl_agent.evaluate.harness import check_harness_can_run
@@ -99,14 +103,15 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
     episodes_path = out / "episodes.jsonl"
     done = load_finished(episodes_path)
     todo = [t for t in tasks if t.instance_id not in done or done[t.instance_id].error is not None]
-    factory = sandbox_factory(config.bench)
+    host_pool = connect_pool(config, todo)
+    factory = sandbox_factory(config.bench, pool=host_pool)
     batcher = Batcher(policy) if policy.batched else None
     lock = threading.Lock()
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"eval {policy.name}", unit="instance",
                disable=not config.progress, file=sys.stderr)
 
     def one(task: Task) -> None:
-        episode = evaluate_instance(task, batcher or policy, factory, config, batcher)
+        episode = evaluate_on_pool(task, batcher or policy, factory, config, batcher, host_pool)
         with lock:
             write_episode(episodes_path, episode)
             done[task.instance_id] = episode
@@ -114,7 +119,8 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
             bar.set_postfix_str(f"resolved {sum(bool(e.resolved) for e in done.values())}")
 
     t0 = time.monotonic()
-    pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="eval")
+    workers = config.workers or (host_pool.total_capacity() if host_pool else 2)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval")
     try:
         for future in as_completed([pool.submit(one, t) for t in todo]):
             future.result()  # evaluate_instance records failures; what reaches here is a bug: let it crash
@@ -130,13 +136,49 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
     ids = [t.instance_id for t in tasks]
     write_predictions(out / "preds.jsonl", [Prediction(e.instance_id, policy.name, e.submission)
                                             for e in episodes.values() if has_prediction(e)])
-    run = {**config.resume_key(policy.name), "workers": config.workers, "wall_s": round(time.monotonic() - t0, 3),
+    run = {**config.resume_key(policy.name), "workers": workers, "wall_s": round(time.monotonic() - t0, 3),
            "instances_run": len(todo), "batch_sizes": _batch_stats(batcher)}
+    if host_pool is not None:
+        run["hosts"] = [h.to_dict() for h in host_pool.report()]
+        run["retried_ids"] = sorted(e.instance_id for e in episodes.values() if e.metadata.get("failed_attempts"))
     report = build_report(ids, episodes, run)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if config.print_summary:
         print(summary(report, episodes, ids))
+        if host_pool is not None:
+            from srl_agent.sandbox.hosts import describe
+
+            print(describe(host_pool.report(), run["retried_ids"]))
     return report
+
+
+def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
+    """The host pool of `config.hosts` with every task's image on every host (None without hosts)."""
+    if not config.hosts:
+        return None
+    from srl_agent.env.benches import ready_images
+    from srl_agent.sandbox.hosts import HostPool
+
+    pool = HostPool.connect(config.hosts)
+    ready_images(config.bench, tasks, pool, progress=config.progress)
+    return pool
+
+
+def evaluate_on_pool(task: Task, policy: Policy, factory: Any, config: EvalConfig, batcher: Batcher | None,
+                     pool: Any) -> Episode:
+    """evaluate_instance, recording the hosts it ran on; an episode one of whose hosts left the pool (an
+    infrastructure error) runs again, on the hosts still live, up to `config.retries` times."""
+    if pool is None:
+        return evaluate_instance(task, policy, factory, config, batcher)
+    failed: list[dict[str, Any]] = []
+    while True:
+        with pool.placements() as hosts:
+            episode = evaluate_instance(task, policy, factory, config, batcher)
+        lost = episode.error is not None and any(pool.is_down(h) for h in hosts)
+        if not lost or len(failed) >= config.retries:
+            metadata = {**episode.metadata, "hosts": hosts, **({"failed_attempts": failed} if failed else {})}
+            return dataclasses.replace(episode, metadata=metadata)
+        failed.append({"hosts": hosts, "error": episode.error})
 
 
 def evaluate_instance(task: Task, policy: Policy, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:

@@ -104,8 +104,9 @@ def _install() -> None:
         signal.signal(sig, _handler)
 
 
-def gc(all_: bool = False) -> tuple[list[str], list[str]]:
-    """Remove labelled sandbox containers whose owner process is dead (all of them with all_=True).
+def gc(all_: bool = False, client=None) -> tuple[list[str], list[str]]:
+    """Remove labelled sandbox containers whose owner process is dead (all of them with all_=True) from `client`'s
+    daemon (default: the local one).
 
     Returns (removed container names, kept container names). Containers owned by other hosts are kept.
     """
@@ -114,7 +115,7 @@ def gc(all_: bool = False) -> tuple[list[str], list[str]]:
 
     removed: list[str] = []
     kept: list[str] = []
-    for c in docker_client().containers.list(all=True, filters={"label": LABEL}):
+    for c in (client or docker_client()).containers.list(all=True, filters={"label": LABEL}):
         owner = c.labels.get(OWNER_LABEL, "")
         if all_ or owner_is_alive(owner) is False:
             try:

@@ -108,13 +108,14 @@ class _ExecTransport:
 
 
 class DockerSandbox:
-    """`Sandbox` in a fresh container of `config.image`; removed on close, exit, SIGTERM (and by `env gc`)."""
+    """`Sandbox` in a fresh container of `config.image`; removed on close, exit, SIGTERM (and by `env gc`).
+    `client`: the daemon to run on (a pool host, srl_agent.sandbox.hosts); default: the local one."""
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, client=None) -> None:
         import docker
 
         self.config = c = config or SandboxConfig()
-        self._client = docker_client()
+        self._client = client or docker_client()
         self._lock = threading.Lock()
         self._closed = False
         self.container = None

@@ -35,8 +35,8 @@ def load(split: Split = "all") -> list[Task]:
     return load_tasks(swe_mini_dir() / "tasks.jsonl", split_ids(split))
 
 
-def sandbox_factory(config=None):
+def sandbox_factory(config=None, pool=None):
     """See `srl_agent.swe_mini.images.sandbox_factory` (imported lazily: it needs the docker SDK)."""
     from srl_agent.swe_mini.images import sandbox_factory as factory
 
-    return factory(config)
+    return factory(config, pool)

@@ -53,20 +53,21 @@ def ensure_images(instance_ids: list[str] | None = None, log: Callable[[str], No
     return out
 
 
-def sandbox_factory(config=None) -> Callable[[Task], object]:
-    """A SandboxFactory for swe-mini tasks: builds the task's image on first use, then starts a DockerSandbox on it.
+def sandbox_factory(config=None, pool=None) -> Callable[[Task], object]:
+    """A SandboxFactory for swe-mini tasks: builds the task's image on first use, then starts a DockerSandbox on it
+    (on a host of `pool`, a srl_agent.sandbox.hosts.HostPool, when given: the image must have been copied there).
 
     `config` is a SandboxConfig whose other fields (limits, network) are kept; its image is replaced per task.
     """
     import dataclasses
 
     from srl_agent.sandbox.config import SandboxConfig
-    from srl_agent.sandbox.docker import DockerSandbox
+    from srl_agent.sandbox.hosts import start_sandbox
 
     base = config or SandboxConfig()
 
-    def start(task: Task) -> DockerSandbox:
+    def start(task: Task):
         tag = ensure_images([task.instance_id])[task.instance_id]
-        return DockerSandbox(dataclasses.replace(base, image=tag, workdir="/testbed"))
+        return start_sandbox(dataclasses.replace(base, image=tag, workdir="/testbed"), pool)
 
     return start

@@ -1,0 +1,115 @@
+"""A second, real dockerd on this machine for the multi-host tests (two independent Docker hosts).
+
+Its own --data-root, --exec-root, pidfile and unix socket under one temp folder, `--bridge none --iptables=false` so
+it leaves the main daemon's networks and firewall alone. Needs root and the dockerd binary (CI runs as root after
+.ci/docker-setup.sh). `stop()` removes its containers, stops it, unmounts and deletes the folder; a daemon killed
+with SIGKILL (the host-failure test) leaves its containers' shims running: `start()` again makes dockerd reap them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class SecondDaemon:
+    root: Path
+    proc: subprocess.Popen | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.root}/sock"
+
+    def start(self, timeout: float = 30.0) -> None:
+        import docker
+
+        r = self.root
+        argv = ["dockerd", "--data-root", f"{r}/data", "--exec-root", f"{r}/exec", "--pidfile", f"{r}/pid",
+                "-H", self.url, "--bridge", "none", "--iptables=false", "--ip6tables=false"]
+        with open(r / "dockerd.log", "ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                docker.DockerClient(base_url=self.url, timeout=5).ping()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.1)
+        tail = (r / "dockerd.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"second dockerd did not come up in {timeout}s:\n{tail}")
+
+    def client(self):
+        import docker
+
+        return docker.DockerClient(base_url=self.url, timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL: the host stops answering at once (its containers keep running until the next start)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                c = self.client()
+                for container in c.containers.list(all=True):
+                    container.remove(force=True)
+            finally:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(10)
+        self._kill_leftover_shims()
+        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+        assert not self.root.exists(), f"could not remove {self.root}"
+
+    def _kill_leftover_shims(self) -> None:
+        """containerd shims of this daemon only (their command line names its exec root)."""
+        marker = f"{self.root}/exec/".encode()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"containerd-shim" in cmdline and marker in cmdline:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # exited meanwhile
+
+
+def start_second_daemon() -> SecondDaemon:
+    """Skips (fails in CI) where a second daemon cannot run: not root, or no dockerd binary."""
+    why = None
+    if os.geteuid() != 0:
+        why = "a second dockerd needs root"
+    elif shutil.which("dockerd") is None:
+        why = "no dockerd binary (apt-get install docker.io)"
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the multi-host tests: {why}")
+        pytest.skip(why)
+    # A short path: unix socket paths are limited to 108 bytes.
+    daemon = SecondDaemon(Path(tempfile.mkdtemp(prefix="srl-d2-", dir="/tmp")))
+    try:
+        daemon.start()
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
