@@ -1,7 +1,7 @@
 """A second, real dockerd on this machine for the multi-host tests (two independent Docker hosts).
 
-Its own --data-root, --exec-root, pidfile and unix socket under one temp folder, `--bridge none --iptables=false` so
-it leaves the main daemon's networks and firewall alone. Needs root and the dockerd binary (CI runs as root after
+Its own --data-root (a tmpfs), --exec-root, pidfile and unix socket under one temp folder, `--bridge none
+--iptables=false` so it leaves the main daemon's networks and firewall alone. Needs root and the dockerd binary (CI runs as root after
 .ci/docker-setup.sh). `stop()` removes its containers, stops it, unmounts and deletes the folder; a daemon killed
 with SIGKILL (the host-failure test) leaves its containers' shims running: `start()` again makes dockerd reap them.
 """
@@ -34,6 +34,12 @@ class SecondDaemon:
         import docker
 
         r = self.root
+        if not os.path.ismount(r / "data"):
+            # Its storage in memory: layers are written and deleted in a blink (a disk shared by busy neighbours took
+            # ~30 s to delete 300 MB of layers); overlay2 works on tmpfs. On disk if the mount is refused.
+            (r / "data").mkdir(exist_ok=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4g", "srl-d2", str(r / "data")], capture_output=True,
+                           check=False)
         argv = ["dockerd", "--data-root", f"{r}/data", "--exec-root", f"{r}/exec", "--pidfile", f"{r}/pid",
                 "-H", self.url, "--bridge", "none", "--iptables=false", "--ip6tables=false"]
         with open(r / "dockerd.log", "ab") as out:
@@ -75,9 +81,16 @@ class SecondDaemon:
                     self.proc.kill()
                     self.proc.wait(10)
         self._kill_leftover_shims()
-        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True, check=False)
+        for mount in self._mounts():  # the tmpfs data root, container network namespaces left by a SIGKILL
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         assert not self.root.exists(), f"could not remove {self.root}"
+
+    def _mounts(self) -> list[str]:
+        """Mount points under the folder, deepest first."""
+        with open("/proc/mounts") as f:
+            points = [line.split()[1] for line in f]
+        return sorted((p for p in points if p.startswith(f"{self.root}/")), key=len, reverse=True)
 
     def _kill_leftover_shims(self) -> None:
         """containerd shims of this daemon only (their command line names its exec root)."""

@@ -1,0 +1,188 @@
+"""A pool of Docker hosts against two real daemons: the main one and a second dockerd started here for the module
+(_second_dockerd.py). The hosts-spec parsing tests need no Docker.
+
+Covered: eval on swe-mini spread over both hosts (episodes on both, results identical to a one-host run); an image
+present on one host only is copied to the other, and one on no host fails fast with the list; the second daemon killed
+mid-eval (its episodes retried on the first, nothing hangs, report and exit code say so), then `env gc` on it leaves
+no container. Runtime: about 2-3 minutes on 2 busy cores, mostly the three small evals."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from srl_agent.errors import UserError
+from srl_agent.sandbox.hosts import LOCAL, DockerHost, parse_hosts
+
+REPO = Path(__file__).resolve().parents[1]
+TWO = ["swe-mini__argkit-4", "swe-mini__datewise-3"]  # two held-out tasks: one per host at capacity 1 each
+
+
+# -- the spec (no Docker) -----------------------------------------------------------------------------------------
+
+
+def test_parse_urls_capacities_and_files(tmp_path):
+    assert parse_hosts("local, unix:///tmp/d.sock=3 ,ssh://me@box=16") == (
+        DockerHost(LOCAL), DockerHost("unix:///tmp/d.sock", 3), DockerHost("ssh://me@box", 16))
+    toml = tmp_path / "hosts.toml"
+    toml.write_text('[[host]]\nurl = "ssh://me@box2"\ncapacity = 8\nlabels = {rack = "b"}\n\n[[host]]\nurl = "local"\n')
+    assert parse_hosts(str(toml)) == (DockerHost("ssh://me@box2", 8, (("rack", "b"),)), DockerHost(LOCAL))
+    yml = tmp_path / "hosts.yaml"
+    yml.write_text("host:\n  - url: tcp://box3:2375\n    capacity: 4\n")
+    assert parse_hosts(str(yml)) == (DockerHost("tcp://box3:2375", 4),)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("box2", "is not a Docker host URL"),
+    ("local,local", "listed twice"),
+    ("unix:///a.sock=0", "capacity must be a whole number >= 1"),
+    (" , ", "--docker-hosts is empty"),
+    ("nope.toml", "no such file"),
+])
+def test_bad_specs_say_what_to_fix(spec, message):
+    with pytest.raises(UserError, match=message):
+        parse_hosts(spec)
+
+
+def test_bad_hosts_file_names_the_file_and_host(tmp_path):
+    f = tmp_path / "h.toml"
+    f.write_text('[[host]]\nurl = "local"\n[[host]]\ncapacity = 2\nport = 1\n')
+    with pytest.raises(UserError, match=r"h.toml: host #2: needs a string `url`.*unknown: \['port'\]"):
+        parse_hosts(str(f))
+    f.write_text("[[host]\n")
+    with pytest.raises(UserError, match="h.toml: cannot parse hosts file"):
+        parse_hosts(str(f))
+
+
+# -- two real daemons ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def second():
+    from _docker_env import base_image
+    from _second_dockerd import start_second_daemon
+
+    base_image()  # also skips (fails in CI) without the main daemon
+    daemon = start_second_daemon()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def images(second):
+    from srl_agent.swe_mini.images import ensure_images
+
+    return ensure_images(TWO)
+
+
+def _tiny_image(client, tag: str) -> None:
+    """A real image of one file, made with `docker import` (no registry, no base image)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"srl-agent multi-host test\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    client.api.import_image_from_data(buf.getvalue(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+
+
+@pytest.mark.docker
+def test_image_on_one_host_is_copied_and_one_on_none_fails_fast(second):
+    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.image_transfer import How, ensure_on_hosts, has_image
+
+    main, other = docker_client(), second.client()
+    tag = f"srl-agent-test/i16-tiny:{int(time.time() * 1000)}"
+    _tiny_image(main, tag)
+    try:
+        clients = {LOCAL: main, second.url: other}
+        assert not has_image(other, tag)
+        done = ensure_on_hosts(clients, [tag], progress=False)
+        assert {(r.host, r.how, r.source) for r in done} == {(LOCAL, How.PRESENT, None), (second.url, How.COPIED, LOCAL)}
+        assert other.images.get(tag).id == main.images.get(tag).id  # the same image, tag included
+        assert ensure_on_hosts(clients, [tag], progress=False)[1].how is How.PRESENT  # idempotent
+        t0 = time.monotonic()
+        with pytest.raises(UserError, match=r"2 image\(s\) are not on the hosts.*srl-agent-test/none:1 on local "
+                                            r"\(pull failed.*srl-agent-test/none:1 on unix://"):
+            ensure_on_hosts(clients, [tag, "srl-agent-test/none:1"], progress=False)
+        assert time.monotonic() - t0 < 60
+    finally:
+        for c in (main, other):
+            c.images.remove(tag, force=True)
+
+
+def _eval(out: Path, *extra: str, hosts: str | None = None) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "srl_agent.cli", "eval", "--policy", "gold", "--output", str(out), "--no-progress",
+            "--instances", *TWO, *(["--docker-hosts", hosts] if hosts else ["--workers", "2"]), *extra]
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _episodes(out: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+    return {r["instance_id"]: r for r in rows}
+
+
+@pytest.mark.docker
+def test_eval_spread_over_two_hosts_matches_one_host(second, images, tmp_path):
+    runs = {}
+    for name, hosts in (("one", None), ("two", f"{LOCAL}=1,{second.url}=1")):
+        proc = _eval(tmp_path / name, hosts=hosts)
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        runs[name] = json.loads((tmp_path / name / "report.json").read_text()), _episodes(tmp_path / name)
+    (one, one_eps), (two, two_eps) = runs["one"], runs["two"]
+    assert two["resolved_ids"] == one["resolved_ids"] == sorted(TWO)
+    for iid in TWO:  # identical results: the same patch, the same per-test verdicts
+        assert two_eps[iid]["submission"] == one_eps[iid]["submission"]
+        assert two_eps[iid]["grade"]["report"] == one_eps[iid]["grade"]["report"]
+    hosts = {h["url"]: h for h in two["run"]["hosts"]}
+    assert hosts[LOCAL]["sandboxes"] > 0 and hosts[second.url]["sandboxes"] > 0  # episodes ran on both
+    assert {h for e in two_eps.values() for h in e["metadata"]["hosts"]} == {LOCAL, second.url}
+    assert two["run"]["workers"] == 2 and two["run"]["retried_ids"] == [] and "hosts" not in one["run"]
+
+
+@pytest.mark.docker
+def test_second_daemon_killed_mid_eval_retries_on_the_first_then_gc_cleans_it(second, images, tmp_path):
+    from srl_agent.sandbox.cleanup import LABEL
+
+    other = second.client()
+    proc = _eval(tmp_path / "run", hosts=f"{LOCAL}=1,{second.url}=1")
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 300
+    while not any(c.attrs.get("ExecIDs") for c in other.containers.list(filters={"label": LABEL})):
+        assert proc.poll() is None and time.monotonic() < deadline, "no sandbox ever started on the second host"
+        time.sleep(0.05)
+    time.sleep(0.5)  # the sandbox's shell is up: the episode is past its start (a failed start is placed again)
+    second.kill()
+    assert proc.wait(timeout=600) == 0  # nothing hangs; every instance was retried on the first host and resolved
+    reader.join(10)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    hosts = {h["url"]: h for h in report["run"]["hosts"]}
+    assert hosts[second.url]["state"] == "down" and hosts[LOCAL]["state"] == "live"
+    assert report["resolved_ids"] == sorted(TWO) and report["error_ids"] == []
+    retried = report["run"]["retried_ids"]
+    assert retried, "the episode in flight on the killed host was not retried"
+    for iid in retried:
+        e = _episodes(tmp_path / "run")[iid]
+        assert second.url in e["metadata"]["failed_attempts"][0]["hosts"]
+        assert f"Docker host {second.url} stopped answering" in e["metadata"]["failed_attempts"][0]["error"]
+        assert e["metadata"]["hosts"] == [LOCAL] * len(e["metadata"]["hosts"])
+    assert f"{second.url}  capacity 1" in output[0] and "down" in output[0] and "retried on another host" in output[0]
+
+    # The host comes back with what the killed daemon left; `env gc --docker-hosts` removes it (the eval is over).
+    second.start()
+    assert other.containers.list(all=True, filters={"label": LABEL})
+    gc = subprocess.run([sys.executable, "-m", "srl_agent.cli", "env", "gc", "--docker-hosts", second.url], cwd=REPO,
+                        capture_output=True, text=True, timeout=120)
+    assert gc.returncode == 0 and f"on {second.url}" in gc.stdout, gc.stdout + gc.stderr
+    assert other.containers.list(all=True, filters={"label": LABEL}) == []
