@@ -14,7 +14,7 @@ It scores one policy tool call against the expert's through gates, cheapest firs
 
 `sim` is `difflib.SequenceMatcher(None, a[:2000], b[:2000]).ratio()` with difflib's default autojunk, as published
 (srl-agent's own `difflib` mode turns autojunk off). There is no `<think>` format and no -1: a completion without a
-tool call scores 0 (`model_output_invalid`). Differences from the published verifier are listed in docs/training.md.
+tool call scores 0 (`model_output_invalid`). Differences from the published verifier are listed in docs/pivot.md.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from srl_agent.cli import main
 from srl_agent.data.split import repository_of, task_of
 from srl_agent.errors import UserError
 from srl_agent.readers import read_trajectories
-from srl_agent.train.leaks import check_no_leak
+from srl_agent.train.leaks import check_no_leak, check_tasks_no_leak
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,10 @@ def test_train_refuses_a_leaky_eval_bench(traj_dir, tmp_path):
     assert "no task shared" in check_no_leak([str(REPO / "trajectories" / "swe_mini.jsonl")], "swe-mini:test")
     with pytest.raises(UserError, match="shares 4 tasks"):
         check_no_leak([str(REPO / "trajectories" / "swe_mini_heldout.jsonl")], "swe-mini")
+    # RLVR trains on a task split rather than trajectories
+    assert "no task shared" in check_tasks_no_leak("swe-mini", "train", "swe-mini:test")
+    with pytest.raises(UserError, match="shares 4 tasks"):
+        check_tasks_no_leak("swe-mini", "all", "swe-mini:test")
     # through the real CLI: one line, exit 2, before any model is loaded
     proc = subprocess.run([sys.executable, "-m", "srl_agent.cli", "train", "--model", "tiny", "--output",
                            str(tmp_path / "run"), "--trajectories", str(out / "eval"), "--eval-bench", str(out)],

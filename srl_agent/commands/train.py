@@ -69,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories
         from srl_agent.train.rlvr_loop import train_rlvr
 
+        if args.eval_bench:
+            from srl_agent.train.leaks import check_tasks_no_leak
+
+            print(check_tasks_no_leak(cfg.bench, cfg.split, args.eval_bench))
+
         train_rlvr(cfg, args.output, resume=args.resume)
         return 0
     trajectories = args.trajectories or [str(DEFAULT_TRAJECTORIES)]

@@ -265,10 +265,11 @@ def training_keys(sources: list[str]) -> list[tuple[str, str | None]]:
     return keys
 
 
-def check_leaks(train_sources: list[str], side: EvalSide) -> LeakReport:
-    """Raise UserError (one line, with the fix) when training data shares tasks, or for a repository split
-    repositories, with the eval side; return what was compared otherwise."""
-    keys = training_keys(train_sources)
+def check_leaks(train_sources: list[str], side: EvalSide,
+                extra_keys: list[tuple[str, str | None]] | None = None) -> LeakReport:
+    """Raise UserError (one line, with the fix) when training data (the sources' trajectories, plus any given
+    (task, repository) keys) shares tasks, or for a repository split repositories, with the eval side."""
+    keys = training_keys(train_sources) + (extra_keys or [])
     report = LeakReport(side.by, tuple(sorted({t for t, _ in keys} & side.tasks)),
                         tuple(sorted({r for _, r in keys if r} & side.repositories)))
     if report.leaks:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from srl_agent.data.split import EvalSide, LeakReport, check_leaks, manifest_path, split_eval_side, tasks_eval_side
+from srl_agent.data.split import (
+    EvalSide,
+    LeakReport,
+    check_leaks,
+    manifest_path,
+    repository_of,
+    split_eval_side,
+    task_of,
+    tasks_eval_side,
+)
 
 
 def resolve_eval_side(spec: str) -> EvalSide:
@@ -22,7 +31,19 @@ def resolve_eval_side(spec: str) -> EvalSide:
 def check_no_leak(train_sources: list[str], eval_spec: str) -> str:
     """Raise UserError on a leak; else the one line that says what was checked."""
     side = resolve_eval_side(eval_spec)
-    report: LeakReport = check_leaks(train_sources, side)
+    return _summary(side, check_leaks(train_sources, side))
+
+
+def check_tasks_no_leak(bench: str, split: str, eval_spec: str) -> str:
+    """The same check for RLVR, which trains on the tasks of `bench` / `split` rather than on trajectories."""
+    from srl_agent.env.benches import load_bench
+
+    side = resolve_eval_side(eval_spec)
+    keys = [(task_of(t.instance_id), repository_of(t.instance_id, t.repo)) for t in load_bench(bench, split)]
+    return _summary(side, check_leaks([], side, keys))
+
+
+def _summary(side: EvalSide, report: LeakReport) -> str:
     return (f"leak check: no {'repository' if side.by.value == 'repository' else 'task'} shared with {side.name} "
             f"({len(side.tasks)} eval tasks, {len(side.repositories)} repositories; {len(report.shared_repositories)} "
             f"shared repositories)")
