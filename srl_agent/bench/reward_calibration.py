@@ -6,7 +6,7 @@ For every expert action of the real trajectories, three kinds of prediction are 
     equivalent   the same action written differently: bash with other quoting, flag order or whitespace (the shell
                  runs the same argv), an editor path with a doubled slash (the same file)
     wrong_file   the same tool and arguments on another file of the corpus
-    random       an action of another trajectory
+    random       an action of another task
 
 Per mode and action type: the mean score of each kind, `gap` = mean(equivalent) - max(mean(wrong_file),
 mean(random)), and `ordered` = the share of expert actions whose equivalent scored above their wrong-file variant.
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.actions import Action, Bash, Edit, action_type, render_action
+from srl_agent.data.split import task_of
 from srl_agent.readers import read_trajectories
 from srl_agent.reward import REWARD_MODES, srl_reward
 
@@ -118,7 +119,8 @@ def calibrate(sample_dir: Path, seed: int = 0, max_actions: int | None = None) -
     """The calibration table (see the module docstring) over the expert actions under `sample_dir`."""
     rng = random.Random(seed)
     trajectories = list(read_trajectories([sample_dir], skip_bad=True))
-    steps = [(i, s.action) for i, t in enumerate(trajectories) for s in t.steps]
+    # keyed by task: the same run read through two formats (SWE-Gym raw and ShareGPT) is never its own "random"
+    steps = [(task_of(t.instance_id), s.action) for t in trajectories for s in t.steps]
     if max_actions is not None and len(steps) > max_actions:
         steps = rng.sample(steps, max_actions)
     paths = sorted({a.path for _, a in steps if isinstance(a, Edit)})
@@ -126,12 +128,12 @@ def calibrate(sample_dir: Path, seed: int = 0, max_actions: int | None = None) -
     scores: dict[tuple[str, str, str], list[float]] = {}
     ordered: dict[tuple[str, str], list[bool]] = {}
     by_paraphrase: dict[tuple[str, str], list[float]] = {}
-    for traj_i, expert in steps:
+    for task, expert in steps:
         expert_text = render_action(expert)
         kind_type = action_type(expert)
         equivalents = paraphrases(expert)
-        draws = (rng.choice(steps) for _ in range(20))  # an action of another trajectory (20 tries)
-        other = next((a for j, a in draws if j != traj_i), None)
+        draws = (rng.choice(steps) for _ in range(20))  # an action of another task (20 tries)
+        other = next((a for j, a in draws if j != task), None)
         wrong = wrong_file(expert, paths, rng)
         variants: dict[str, list[Action]] = {"equivalent": list(equivalents.values()),
                                              "wrong_file": [wrong] if wrong is not None else [],

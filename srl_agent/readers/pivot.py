@@ -67,6 +67,8 @@ def _action(call: dict[str, Any], where: str, origin: Origin) -> Action:
         raise DataError(origin, f"{where}.arguments is not JSON ({e.msg}); expected a JSON object string") from None
     if not isinstance(args, dict):
         raise DataError(origin, f"{where}.arguments is {describe(args)}; expected a JSON object")
+    if name == "str_replace_editor":  # newer OpenHands adds a risk label to every call; it is no editor argument
+        args = {k: v for k, v in args.items() if k != "security_risk"}
     try:
         return action_from_call(name, args)
     except ActionParseError as e:
