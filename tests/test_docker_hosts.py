@@ -186,3 +186,19 @@ def test_second_daemon_killed_mid_eval_retries_on_the_first_then_gc_cleans_it(se
                         capture_output=True, text=True, timeout=120)
     assert gc.returncode == 0 and f"on {second.url}" in gc.stdout, gc.stdout + gc.stderr
     assert other.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+@pytest.mark.docker
+def test_rlvr_with_a_missing_image_fails_before_the_model_loads(second, tmp_path):
+    from srl_agent import swe_mini
+
+    task = {**swe_mini.load("test")[0].to_dict(), "instance_id": "gone__image-1", "image": "srl-agent-test/gone:1"}
+    bench = tmp_path / "tasks.jsonl"
+    bench.write_text(json.dumps(task) + "\n")
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "srl_agent.cli", "train", "--method", "rlvr", "--model", "tiny",
+                        "--output", str(out), "--docker-hosts", f"{LOCAL},{second.url}", f"bench={bench}", "steps=1"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert "2 image(s) are not on the hosts" in r.stderr and f"srl-agent-test/gone:1 on {second.url}" in r.stderr
+    assert not out.exists()  # stopped before the run directory, the model and the GPUs

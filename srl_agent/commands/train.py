@@ -39,6 +39,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-bench", metavar="SPLIT_DIR|BENCH[:SPLIT]", help="the bench you will evaluate on: a "
                    "`srl-agent data split` output (its eval side) or a task set (swe-mini:test); training data that "
                    "shares a task with it (or a repository, for a repository split) is refused")
+    p.add_argument("--docker-hosts", metavar="URLS|FILE", help="method=rlvr: sandboxes on a pool of Docker hosts "
+                   "(the `docker_hosts` config key; as `eval --docker-hosts`)")
     p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
 
 
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output is None:
         raise UserError("--output DIR is required (the run directory)")
+    if args.docker_hosts:
+        args.overrides = [*args.overrides, f"docker_hosts={args.docker_hosts}"]
     cfg = resolve_config(args.config, args.overrides, method=args.method, model=args.model, steps=args.steps,
                          init_from=args.init_from)
     if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories

@@ -98,6 +98,7 @@ class TrainConfig:
     command_timeout_s: float = _f(60.0, "method=rlvr: seconds per agent command; a timed-out command is an observation, not a failure.")
     grade_timeout_s: float = _f(600.0, "method=rlvr: seconds for the tests when grading; tests that time out score 0 (the patch hung them).")
     workers: int = _f(8, "method=rlvr: episodes (sandboxes) at once; their turns are batched into one generate call.")
+    docker_hosts: str = _f("", "method=rlvr: run the sandboxes on a pool of Docker hosts: comma-separated URL[=CAPACITY] or a hosts file (.toml/.yaml), as `eval --docker-hosts`; empty: the local daemon. Images reach every host before the model loads.")
     # --- output --------------------------------------------------------------------------------------------------
     save_every: int = _f(50, "Save a resumable checkpoint every N steps (0 = only the final one).")
     eval_every: int = _f(0, "Measure the mean reward on a fixed prompt subset (fixed seed) every N steps, before step 1 and at the end -> eval.jsonl (0 = never).")

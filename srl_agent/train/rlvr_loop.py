@@ -63,10 +63,20 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
         raise UserError("kl_coef > 0 is not supported with method=rlvr (the paper uses 0); set kl_coef=0")
     cfg = with_init_from(cfg)
     if tasks is None:
-        from srl_agent.env.benches import load_bench, sandbox_factory
+        from srl_agent.env.benches import load_bench, ready_images, sandbox_factory
 
         tasks = load_bench(cfg.bench, cfg.split)
-        factory = sandbox_factory(cfg.bench)
+        if not tasks:
+            raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
+        pool = None
+        if cfg.docker_hosts:
+            from srl_agent.sandbox.hosts import HostPool, parse_hosts
+
+            pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
+        # Every image on every host before the model loads (and the GPUs are taken): a missing one fails here, with
+        # the list, instead of masking every episode of every batch.
+        ready_images(cfg.bench, tasks, pool, progress=cfg.progress)
+        factory = sandbox_factory(cfg.bench, pool=pool)
     if not tasks:
         raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
     run = start_run(cfg, output, resume, total_updates=cfg.steps * cfg.mini_batches)
