@@ -24,6 +24,7 @@ def register(sub: Any) -> None:
     _register_replay(group)
     _register_eval(group)
     _register_train(group)
+    _register_pool(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -159,4 +160,23 @@ def _bench_train(args: argparse.Namespace) -> int:
         raise UserError("bench train compares against TRL: pip install trl (or the project's [test] extra)") from e
     print(f"{args.steps} SRL steps with srl-agent, then with TRL's GRPOTrainer …", file=sys.stderr)
     write_json(run_train_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], args.steps), args.json)
+    return 0
+
+
+def _register_pool(group: Any) -> None:
+    p = group.add_parser("pool", help="Docker host pool: per-episode overhead (placement, start via the pool, image checks)")
+    p.add_argument("--docker-hosts", metavar="URLS|FILE", help="the pool (default: the local daemon alone)")
+    p.add_argument("--reps", type=int, default=20, help="sandbox starts per series (default: 20)")
+    p.add_argument("--json", help="write the result here")
+    p.set_defaults(func=_bench_pool)
+
+
+def _bench_pool(args: argparse.Namespace) -> int:
+    from srl_agent import swe_mini
+    from srl_agent.bench.pool import run_pool_bench
+    from srl_agent.sandbox.config import DEFAULT_IMAGE
+    from srl_agent.swe_mini.images import ensure_images
+
+    task_images = list(ensure_images(swe_mini.split_ids("test")).values())  # the held-out tasks' images
+    write_json(run_pool_bench(args.docker_hosts, DEFAULT_IMAGE, task_images, args.reps), args.json)
     return 0

@@ -43,6 +43,7 @@ class ImageReady:
     source: str | None = None  # the host it was copied from
     seconds: float = 0.0
     reason: str | None = None  # why it is missing
+    archive_bytes: int = 0  # copied: the size of the archive streamed for this image's batch
 
 
 def has_image(client: Any, image: str) -> bool:
@@ -55,18 +56,40 @@ def has_image(client: Any, image: str) -> bool:
         return False
 
 
-def copy_images(src: Any, dst: Any, images: list[str]) -> None:
-    """Stream `docker save IMAGES` from `src` into `docker load` on `dst`; tags travel with the archive."""
+def present(client: Any, images: list[str]) -> set[str]:
+    """Which of `images` the host has: one listing of its tags (a lookup per image only for names not found there,
+    e.g. digests), so a 500-image check costs one call per host, not 500."""
+    tags = {_normal(t) for img in client.api.images() for t in (img.get("RepoTags") or [])}  # one call, no per-image GET
+    return {i for i in images if _normal(i) in tags or ("@" in i and has_image(client, i))}
+
+
+def _normal(name: str) -> str:
+    """`python` -> `python:latest`; `docker.io/library/python:3` -> `python:3` (the form the engine lists)."""
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        name = name.removeprefix(prefix)
+    return name if ":" in name.rsplit("/", 1)[-1] or "@" in name else f"{name}:latest"
+
+
+def copy_images(src: Any, dst: Any, images: list[str]) -> int:
+    """Stream `docker save IMAGES` from `src` into `docker load` on `dst`; tags travel with the archive. Returns the
+    archive's size in bytes."""
     # The SDK's get_image takes one name; the engine's /images/get takes several (one archive, shared layers once).
     res = src.api._get(src.api._url("/images/get"), params={"names": images}, stream=True)
     src.api._raise_for_status(res)
-    stream: Iterator[bytes] = res.iter_content(CHUNK)
-    for line in dst.api.load_image(stream):
+    sent = [0]
+
+    def stream() -> Iterator[bytes]:
+        for chunk in res.iter_content(CHUNK):
+            sent[0] += len(chunk)
+            yield chunk
+
+    for line in dst.api.load_image(stream()):
         if isinstance(line, dict) and line.get("error"):
             raise SandboxError(f"docker load failed: {line['error']}")
     absent = [i for i in images if not has_image(dst, i)]
     if absent:
         raise SandboxError(f"docker load finished but {', '.join(absent)} is not there")
+    return sent[0]
 
 
 def pull(client: Any, image: str) -> None:
@@ -84,7 +107,8 @@ def ensure_on_hosts(clients: dict[str, Any], images: Iterable[str], log: Callabl
     Hosts are handled in parallel, each host's images in one go."""
     images = sorted(set(images))
     urls = list(clients)
-    have = {url: {i for i in images if has_image(clients[url], i)} for url in urls}
+    with ThreadPoolExecutor(max_workers=max(1, len(urls)), thread_name_prefix="images") as pool:
+        have = dict(zip(urls, pool.map(lambda u: present(clients[u], images), urls), strict=True))
     done: list[ImageReady] = [ImageReady(u, i, How.PRESENT) for u in urls for i in sorted(have[u])]
     todo = {u: [i for i in images if i not in have[u]] for u in urls}
     todo = {u: need for u, need in todo.items() if need}
@@ -126,8 +150,8 @@ def _fill(clients: dict[str, Any], have: dict[str, set[str]], todo: dict[str, li
                 log(f"copying {len(batch)} image(s) from {source} to {url}")
             t0 = time.monotonic()
             try:
-                copy_images(clients[source], clients[url], batch)
-                out += [ImageReady(url, i, How.COPIED, source, time.monotonic() - t0) for i in batch]
+                size = copy_images(clients[source], clients[url], batch)
+                out += [ImageReady(url, i, How.COPIED, source, time.monotonic() - t0, archive_bytes=size) for i in batch]
             except Exception as e:  # noqa: BLE001 - recorded per image and raised as one UserError with the rest
                 out += [ImageReady(url, i, How.MISSING, source, reason=f"copy from {source} failed: "
                                    f"{type(e).__name__}: {str(e)[:200]}") for i in batch]
