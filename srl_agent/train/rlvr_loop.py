@@ -66,8 +66,6 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
         from srl_agent.env.benches import load_bench, ready_images, sandbox_factory
 
         tasks = load_bench(cfg.bench, cfg.split)
-        if not tasks:
-            raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
         pool = None
         if cfg.docker_hosts:
             from srl_agent.sandbox.hosts import HostPool, parse_hosts
@@ -75,7 +73,8 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
             pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
         # Every image on every host before the model loads (and the GPUs are taken): a missing one fails here, with
         # the list, instead of masking every episode of every batch.
-        ready_images(cfg.bench, tasks, pool, progress=cfg.progress)
+        if tasks:
+            ready_images(cfg.bench, tasks, pool, progress=cfg.progress)
         factory = sandbox_factory(cfg.bench, pool=pool)
     if not tasks:
         raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
