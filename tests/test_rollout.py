@@ -61,3 +61,20 @@ def test_loss_sees_exactly_the_sampled_tokens():
         assert batch.input_ids_B_L[row][mask].tolist() == list(s.completion_ids)
     # Random-init output is exactly where re-encoding drifts; the test above guards against ever doing it.
     assert any(tuple(tok(s.text, add_special_tokens=False)["input_ids"]) != s.completion_ids[: len(s.completion_ids) - s.finished] for s in flat)
+
+
+def test_shared_prefill_samples_the_same_tokens_and_logprobs():
+    """One prefill per prompt, its cache repeated G times: the same tokens for the same seed as G prefills, and the
+    same logprobs. Prompts of different lengths (left padding inside a call), two groups per call, two calls."""
+    from srl_agent.rollout.hf import HFEngine
+
+    model, tok = load_policy(ModelSpec(name="tiny", seed=1))
+    prompts = [encode_prompt(tok, m) for m in MESSAGES] + [encode_prompt(tok, [{"role": "user", "content": "ls"}])]
+    params = SamplingParams(0.9, 20)
+    shared = HFEngine(model, tok, batch_size=8).generate(prompts, 4, params, seed=7)
+    naive = HFEngine(model, tok, batch_size=8, share_prefill=False).generate(prompts, 4, params, seed=7)
+    assert len({len(p) for p in prompts}) >= 2  # left padding inside a call
+    for a, b in zip((s for g in shared for s in g), (s for g in naive for s in g), strict=True):
+        assert a.prompt_ids == b.prompt_ids and a.completion_ids == b.completion_ids and a.finished == b.finished
+        assert max(abs(x - y) for x, y in zip(a.logprobs, b.logprobs, strict=True)) < 1e-5
+    assert len({s.completion_ids for g in shared for s in g}) > 4  # the G samples of a prompt differ

@@ -2,6 +2,10 @@
 
 Also owns `plain_generate`, the one way srl-agent calls transformers `generate` (here and in greedy evaluation): the
 checkpoint's generation_config.json is not consulted, so only the settings passed are active.
+
+The G samples of a prompt share its prefill: the prompt's KV cache is computed once and repeated G times before
+decoding (`generate(num_return_sequences=G)` would run the prompt's forward G times). Sampling is unchanged:
+the same batch layout (group-major), the same random draws, so the same tokens for the same seed.
 """
 
 from __future__ import annotations
@@ -53,10 +57,11 @@ def plain_generate(model: Any, config: Any, **inputs: Any) -> Any:
 
 
 class HFEngine:
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, share_prefill: bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size  # sequences per generate call
+        self.share_prefill = share_prefill  # one prefill per prompt, not per sample
         self.eos_ids = _eos_ids(model, tokenizer)
 
     def sync_weights(self, model: Any) -> None:
@@ -72,8 +77,10 @@ class HFEngine:
         model.eval()
         try:
             torch.manual_seed(seed)
-            for start in range(0, len(flat), self.batch_size):
-                samples += self._generate_batch(model, flat[start : start + self.batch_size], params)
+            # Whole groups per call (the prefill is shared inside a call), about `batch_size` sequences each.
+            step = max(1, self.batch_size // n) * n if self.share_prefill else self.batch_size
+            for start in range(0, len(flat), step):
+                samples += self._generate_batch(model, flat[start : start + step], params, n if self.share_prefill else 1)
         finally:
             model.train(was_training)
         return [samples[i * n : (i + 1) * n] for i in range(len(prompts_ids))]
@@ -82,7 +89,8 @@ class HFEngine:
     def _pad_id(self) -> int:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
 
-    def _generate_batch(self, model: Any, prompts: list[list[int]], params: SamplingParams) -> list[Sample]:
+    def _generate_batch(self, model: Any, prompts: list[list[int]], params: SamplingParams, n: int = 1) -> list[Sample]:
+        """`prompts` holds each prompt n times in a row (group-major); with n > 1 each is prefilled once."""
         import torch
         from transformers import GenerationConfig
 
@@ -91,6 +99,7 @@ class HFEngine:
         # Left padding: every prompt ends at the same column, so new tokens line up across the batch.
         input_ids = torch.tensor([[self._pad_id] * (width - len(p)) + p for p in prompts], device=device)
         attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        cache = prefill_once(model, input_ids[::n], attention_mask[::n], n) if n > 1 and width > 1 else None
         # Only temperature is active (plain_generate keeps the checkpoint's top_k/top_p/repetition_penalty out).
         config = GenerationConfig(
             do_sample=True,
@@ -104,7 +113,8 @@ class HFEngine:
             return_dict_in_generate=True,
             output_scores=True,
         )
-        out = plain_generate(model, config, input_ids=input_ids, attention_mask=attention_mask)
+        out = plain_generate(model, config, input_ids=input_ids, attention_mask=attention_mask,
+                             **({"past_key_values": cache} if cache is not None else {}))
         new_ids_B_T = out.sequences[:, width:]
         # The processed scores are what the tokens were drawn from: their log-softmax is the sampling distribution
         # itself. With temperature the only processor, that is log_softmax(logits / T), what the loss recomputes.
@@ -125,6 +135,25 @@ class HFEngine:
                 )
             )
         return samples
+
+
+def prefill_once(model: Any, input_ids_P_W: Any, attention_mask_P_W: Any, n: int) -> Any:
+    """The KV cache of every prompt but its last token, computed once per prompt and repeated n times (group-major).
+
+    `generate` then feeds only the uncached last column, whose logits give the first sampled token; the positions are
+    the ones `generate` would give (left padding: cumsum of the mask - 1), so every cached key is the one it would
+    have computed itself."""
+    import torch
+    from transformers import DynamicCache
+
+    mask = attention_mask_P_W[:, :-1]
+    position_ids = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        model(input_ids=input_ids_P_W[:, :-1], attention_mask=mask, position_ids=position_ids, past_key_values=cache,
+              use_cache=True, logits_to_keep=1)
+    cache.batch_repeat_interleave(n)
+    return cache
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
