@@ -39,6 +39,11 @@ def cli_error(capsys, *argv: str) -> str:
     return capsys.readouterr().err
 
 
+def instance_logs(out: Path, iid: str, model: str = "gold") -> Path:
+    """swebench's layout: logs/run_evaluation/<run_id (the output folder's name)>/<model>/<instance_id>/."""
+    return out / "logs" / "run_evaluation" / out.name / model / iid
+
+
 def episodes_of(out: Path) -> dict[str, Episode]:
     return {e.instance_id: e for e in read_episodes(out / "episodes.jsonl")}
 
@@ -243,7 +248,7 @@ def test_gold_resolves_every_held_out_task(gold_run):
     for iid, e in episodes_of(gold_run).items():
         assert e.resolved and e.stop_reason == "submitted" and e.policy == "gold" and len(e.turns) == 2
         assert set(e.metadata["timing"]) == {"start_s", "agent_s", "grade_s", "total_s"}
-        logs = gold_run / "logs" / iid
+        logs = instance_logs(gold_run, iid)
         assert json.loads((logs / "report.json").read_text())[iid]["resolved"] is True
         assert ">>>>> Start Test Output" in (logs / "test_output.txt").read_text()
     assert report["timing"]["grade_s"]["mean"] > 0 and report["run"]["workers"] == 2
@@ -305,14 +310,14 @@ def test_missing_image_is_an_error_and_the_run_goes_on(images, tmp_path):
     bench = tmp_path / "tasks.jsonl"
     bench.write_text(json.dumps(task.to_dict()) + "\n" + json.dumps(broken) + "\n")
     out = tmp_path / "mixed"
-    for _ in range(2):  # the rerun retries the error (still missing) and keeps one line per instance
-        assert run_cli("--policy", "gold", "--bench", str(bench), "--output", str(out), "--no-progress") == 0
+    for _ in range(2):  # the rerun retries the error (still missing) and keeps one line per instance; exit 1: errors
+        assert run_cli("--policy", "gold", "--bench", str(bench), "--output", str(out), "--no-progress") == 1
     report = json.loads((out / "report.json").read_text())
     assert report["resolved_ids"] == [task.instance_id] and report["error_ids"] == ["broken__image-1"]
     assert "cannot be pulled" in report["error_reasons"]["broken__image-1"] and report["unresolved_ids"] == []
     assert list(read_predictions(out / "preds.jsonl")) == [task.instance_id]
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 2
-    assert "Traceback" in (out / "logs" / "broken__image-1" / "error.txt").read_text()
+    assert "Traceback" in (instance_logs(out, "broken__image-1") / "error.txt").read_text()
 
 
 @pytest.mark.docker
@@ -320,7 +325,7 @@ def test_swebench_images_are_recorded_errors_and_the_official_grader_refuses(sha
     lite = str(shared_data / LITE)
     out = tmp_path / "lite"
     assert run_cli("--policy", "gold", "--bench", lite, "--instances", "psf__requests-2317", "--output", str(out),
-                   "--no-progress") == 0
+                   "--no-progress") == 1  # every instance errored: not a success
     reason = json.loads((out / "report.json").read_text())["error_reasons"]["psf__requests-2317"]
     assert "swebench/sweb.eval.x86_64.psf_1776_requests-2317:latest is not on this machine" in reason
     assert "--grader swebench cannot run: 1 of 1 instance image(s) are unavailable" in cli_error(
@@ -339,7 +344,7 @@ def test_official_harness_agrees_with_our_grader(gold_run, tmp_path):
     official = episodes_of(out)[iid]
     assert official.grade["grader"] == "swebench" and official.resolved is True
     theirs = json.loads(next((out / "swebench" / "logs").rglob("report.json")).read_text())[iid]
-    ours = json.loads((gold_run / "logs" / iid / "report.json").read_text())[iid]
+    ours = json.loads((instance_logs(gold_run, iid) / "report.json").read_text())[iid]
     assert theirs["resolved"] is ours["resolved"] is True and theirs["tests_status"] == ours["tests_status"]
     assert json.loads((out / "report.json").read_text())["resolved_ids"] == [iid]
 

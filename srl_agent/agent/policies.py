@@ -146,6 +146,10 @@ class ModelPolicy:
             except ImportError as e:
                 raise UserError(f"rollout engine {engine!r} is not available ({e}); use --engine hf") from e
 
+    def reseed(self, seed: int) -> None:
+        """Start a new run with `seed` (`eval --runs`): the same seed and prompts give the same samples."""
+        self.seed, self._calls = seed, 0
+
     @classmethod
     def load(cls, name: str, *, dtype: str = "auto", **options: Any) -> ModelPolicy:
         from srl_agent.models.load import load_base_model, load_tokenizer
@@ -173,7 +177,8 @@ class ModelPolicy:
             from srl_agent.rollout import SamplingParams
 
             params = SamplingParams(temperature=self.temperature, max_completion_tokens=self.max_new_tokens)
-            samples = [s[0] for s in self._engine.generate(prompts, 1, params, seed=self.seed + self._calls)]
+            # One seed per call; runs with seeds s and s + 1 (`eval --runs`) never share a call's seed.
+            samples = [s[0] for s in self._engine.generate(prompts, 1, params, seed=self.seed * 100_003 + self._calls)]
             return [Completion(s.text, len(p), len(s.completion_ids)) for p, s in zip(prompts, samples, strict=True)]
         out: list[Completion] = []
         for start in range(0, len(prompts), self.batch_size):

@@ -49,6 +49,8 @@ def register(sub: Any) -> None:
     formats = cmds.add_parser("formats", help="list the trajectory formats that can be read")
     formats.set_defaults(func=run_formats)
 
+    _register_overlap(cmds)
+
     data.set_defaults(func=lambda args: data.print_help() or 2)
 
 
@@ -169,3 +171,42 @@ def run_split(args: argparse.Namespace) -> int:
         print(f"records skipped ({reason}): {n}")
     print(f"wrote {out}/train/, {out}/eval/, {out}/{MANIFEST}")
     return 0
+
+
+def _register_overlap(cmds: Any) -> None:
+    """`data overlap` (evaluation issue): contamination between training trajectories and an evaluation bench."""
+    p = cmds.add_parser("overlap", help="instance ids and repositories shared by training trajectories and a bench",
+                        description="List the instance ids and repositories that training trajectories share with an "
+                        "evaluation bench; --check-sandbox also starts each task's sandbox and verifies that no commit "
+                        "after the base is readable. Exit 1 when instance ids are shared.")
+    p.add_argument("--trajectories", nargs="+", required=True, metavar="INPUT", help="training data (any format "
+                   "`data stats` reads)")
+    p.add_argument("--bench", required=True, help="the evaluation bench (as `srl-agent eval --bench`)")
+    p.add_argument("--split", help="bench split (default: swe-mini's held-out test split; datasets: test)")
+    p.add_argument("--format", help="force a trajectory reader (see `srl-agent data formats`)")
+    p.add_argument("--check-sandbox", action="store_true", help="run the contamination guard on every task's sandbox")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.set_defaults(func=run_overlap)
+
+
+def run_overlap(args: argparse.Namespace) -> int:
+    import json
+
+    from srl_agent.data.overlap import check_sandboxes, from_trajectories, lines, overlap
+    from srl_agent.env.benches import load_bench, sandbox_factory
+    from srl_agent.readers import read_trajectories
+
+    split = args.split or ("test" if args.bench == "swe-mini" else "all")
+    tasks = load_bench(args.bench, split, runnable=args.check_sandbox)
+    read = read_trajectories(args.trajectories, format=args.format)
+    result = overlap(from_trajectories(read), tasks)
+    if args.check_sandbox:
+        import dataclasses
+
+        result = dataclasses.replace(result, sandbox_checks=check_sandboxes(tasks, sandbox_factory(args.bench)))
+    print("\n".join(lines(result)))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result.to_dict(), f, indent=2)
+    dirty = any(s != "clean" for s in result.sandbox_checks.values())
+    return 1 if result.shared_instances or dirty else 0

@@ -40,6 +40,7 @@ def register(sub) -> None:
     s.set_defaults(func=_shell)
 
     _register_mine(group)
+    _register_images(group)
 
 
 def _build_base(args: argparse.Namespace) -> int:
@@ -138,6 +139,9 @@ def _interact(sb) -> int:
             line = input("sandbox$ ")
         except EOFError:
             return 0
+        leave = _exit_status(line)
+        if leave is not None:  # the sandbox restarts a shell that exits: leaving is ours to do
+            return leave
         r = sb.run(line)
         print(r.output, end="" if r.output.endswith("\n") or not r.output else "\n")
 
@@ -174,3 +178,56 @@ def _mine(args: argparse.Namespace) -> int:
     tasks, report = mine(args.repo, args.output, config)
     print(f"{len(tasks)} task(s) from {len(report.kept) + len(report.skipped)} commit(s) written to {args.output}")
     return 0 if tasks else 1
+
+
+def _exit_status(line: str) -> int | None:
+    """The status a bare `exit [N]` / `logout` line asks for (leave the shell), else None (a command to run)."""
+    import re
+
+    m = re.fullmatch(r"\s*(?:exit|logout)(?:\s+(\d+))?\s*;?\s*", line)
+    return None if m is None else int(m.group(1) or 0) % 256
+
+
+def _register_images(group) -> None:
+    """`env images` (evaluation issue): the images a bench needs, and which are on this machine."""
+    i = group.add_parser("images", help="list the images a bench needs and which are present",
+                         description="One line per image: present (with its id) or missing. swe-mini and mined images "
+                         "are built on first use; SWE-bench instances use swebench/sweb.eval.x86_64.<id with __ -> "
+                         "_1776_>:latest (Docker Hub's naming) unless --image-template says otherwise. Exit 1 when any "
+                         "is missing.")
+    i.add_argument("--bench", required=True, help="as `srl-agent eval --bench`")
+    i.add_argument("--split", help="bench split (default: all)")
+    i.add_argument("--instances", nargs="+", metavar="ID", help="only these instances")
+    i.add_argument("--image-template", help="image name template, e.g. 'registry.local/sweb.eval.{arch}.{id}:latest'")
+    i.add_argument("--image-namespace", help="registry namespace for the default template (default: swebench)")
+    i.set_defaults(func=_images)
+
+
+def _images(args: argparse.Namespace) -> int:
+    import docker
+    from srl_agent.env.benches import load_bench
+    from srl_agent.errors import UserError
+    from srl_agent.evaluate.harness import image_template
+    from srl_agent.sandbox.docker import docker_client
+
+    tasks = load_bench(args.bench, args.split or "all", image_template(args.image_template, args.image_namespace))
+    if args.instances:
+        unknown = sorted(set(args.instances) - {t.instance_id for t in tasks})
+        if unknown:
+            raise UserError(f"--instances: {unknown[:5]} not in {args.bench}")
+        tasks = [t for t in tasks if t.instance_id in args.instances]
+    client = docker_client()
+    by_image: dict[str, list[str]] = {}
+    for t in tasks:
+        by_image.setdefault(t.image or "", []).append(t.instance_id)
+    missing = 0
+    for image, ids in sorted(by_image.items()):
+        try:
+            state = "present  " + client.images.get(image).id[:19]
+        except docker.errors.ImageNotFound:
+            state, missing = "missing", missing + 1
+        print(f"{state:<28} {image}" + (f"  ({len(ids)} instances)" if len(ids) > 1 else ""))
+    print(f"{len(by_image) - missing} of {len(by_image)} image(s) present"
+          + ("; swe-mini images are built on first use (or `python -m srl_agent.swe_mini images`)"
+             if args.bench == "swe-mini" and missing else ""))
+    return 1 if missing else 0

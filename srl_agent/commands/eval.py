@@ -15,9 +15,11 @@ def register(sub) -> None:
         help="evaluate a policy as an agent on swe-mini / SWE-bench and grade its patches",
         description="Run --model or --policy on every task of --bench (default: swe-mini's held-out split), N "
         "sandboxes at once; write episodes.jsonl, preds.jsonl, per-instance logs and report.json to --output. "
-        "Rerunning the same command resumes. --regrade-logs grades existing test logs instead.",
+        "Rerunning the same command resumes. --predictions FILE grades an existing predictions file instead; "
+        "--regrade-logs grades existing test logs. Exit codes: 0 all graded, 1 infrastructure errors, 2 bad input, "
+        "3 instances not run, 4 harness self-check failed (docs/evaluation.md).",
     )
-    who = p.add_mutually_exclusive_group(required=True)
+    who = p.add_mutually_exclusive_group()
     who.add_argument("--model", help="checkpoint directory, Hugging Face name, or 'tiny' (the built-in test model)")
     who.add_argument("--policy", choices=POLICIES, help="gold: apply the gold patch; expert: replay --trajectories; "
                      "empty: submit nothing")
@@ -57,16 +59,76 @@ def register(sub) -> None:
     p.add_argument("--dtype", default="auto", help="model dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--command-timeout", type=float, default=120.0, help="seconds per agent command (default: 120)")
     p.add_argument("--grade-timeout", type=float, default=1800.0, help="seconds per test run (default: 1800)")
-    p.add_argument("--predictions", help="--regrade-logs: the predictions the logs came from (model patches)")
+    p.add_argument("--predictions", metavar="FILE", help="grade this predictions file (.jsonl, a .json list, or a .json "
+                   "dict keyed by instance id) without running an agent; with --regrade-logs: the patches the logs "
+                   "came from")
+    p.add_argument("--run-id", help="swebench run id: logs/run_evaluation/RUN_ID/... (default: the --output folder name)")
+    p.add_argument("--image-template", help="SWE-bench instance image name, e.g. 'myregistry/sweb.eval.{arch}.{id}:latest'"
+                   " (fields: {namespace} {arch} {id} = the id with __ -> _1776_, {instance_id}); default "
+                   "'{namespace}/sweb.eval.{arch}.{id}:latest'")
+    p.add_argument("--image-namespace", help="registry namespace of SWE-bench images (default: swebench; SWE-rebench "
+                   "publishes under its own)")
+    p.add_argument("--runs", type=int, default=1, help="--model with --temperature > 0: N runs with seeds SEED..SEED+N-1;"
+                   " reports the mean resolution rate with a bootstrap CI and pass@k (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="--model sampling seed (run k of --runs uses SEED+k)")
+    p.add_argument("--self-check", action="store_true", help="also grade the gold patches of the same tasks and images "
+                   "(or reuse a cached gold run with the same key) and record whether the harness resolves 100%%")
     p.add_argument("--model-name", help="--regrade-logs: model_name_or_path to write in swesmith reports")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no summary table")
-    p.set_defaults(func=_eval)
+    p.set_defaults(func=_eval, _parser=p)
+
+
+# Flags that only some modes use: anything else would be silently ignored, so it is refused (dest -> modes, flag).
+AGENT = ("model", "gold", "expert", "empty")
+_ONLY_FOR = {
+    "trajectories": (("expert",), "--trajectories"), "temperature": (("model",), "--temperature"),
+    "engine": (("model",), "--engine"), "dtype": (("model",), "--dtype"),
+    "max_new_tokens": (("model",), "--max-new-tokens"), "seed": (("model",), "--seed"),
+    "runs": (("model",), "--runs"), "max_turns": (AGENT, "--max-turns"),
+    "max_prompt_tokens": (AGENT, "--max-prompt-tokens"), "max_format_errors": (AGENT, "--max-format-errors"),
+    "history": (AGENT, "--history"), "max_observation_chars": (AGENT, "--max-observation-chars"),
+    "setting": (AGENT, "--setting"), "command_timeout": (AGENT, "--command-timeout"),
+    "model_name": (("regrade",), "--model-name"), "workers": ((*AGENT, "predictions"), "--workers"),
+    "grader": ((*AGENT, "predictions"), "--grader"), "run_id": ((*AGENT, "predictions"), "--run-id"),
+    "self_check": ((*AGENT, "predictions"), "--self-check"), "instances": ((*AGENT, "predictions"), "--instances"),
+    "grade_timeout": ((*AGENT, "predictions"), "--grade-timeout"),
+}
+EXIT_OK, EXIT_INFRA, EXIT_BAD_INPUT, EXIT_NOT_RUN, EXIT_SELF_CHECK = 0, 1, 2, 3, 4
+
+
+def check_flags(args: argparse.Namespace, defaults: dict[str, object]) -> str:
+    """The run's mode (model, gold, expert, empty, predictions, regrade); raises UserError, in one line, for a
+    missing mode or a flag the mode would ignore."""
+    from srl_agent.errors import UserError
+
+    if args.predictions and (args.model or args.policy):
+        raise UserError(f"--predictions grades the patches in {args.predictions} as they are; "
+                        f"{'--model' if args.model else '--policy ' + args.policy} would be ignored: pass one of them")
+    mode = ("regrade" if args.regrade_logs else "predictions" if args.predictions else "model" if args.model
+            else args.policy)
+    if mode is None:
+        raise UserError("say what to grade: --model, --policy, --predictions FILE or --regrade-logs DIR")
+    for dest, (modes, flag) in _ONLY_FOR.items():
+        if mode not in modes and getattr(args, dest) != defaults.get(dest):
+            raise UserError(f"{flag} does nothing with {_MODE_FLAG.get(mode, '--policy ' + mode)}: leave it out "
+                            f"(it applies to {', '.join(_MODE_FLAG.get(m, '--policy ' + m) for m in modes)})")
+    if args.runs < 1:
+        raise UserError("--runs must be >= 1")
+    if args.runs > 1 and args.temperature <= 0:
+        raise UserError(f"--runs {args.runs} with --temperature {args.temperature:g} gives {args.runs} identical greedy "
+                        "runs: sample with --temperature > 0 (e.g. 0.7)")
+    return mode
+
+
+_MODE_FLAG = {"model": "--model", "predictions": "--predictions", "regrade": "--regrade-logs"}
 
 
 def _eval(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError
 
-    if args.regrade_logs:
+    defaults = {dest: args._parser.get_default(dest) for dest in _ONLY_FOR}
+    mode = check_flags(args, defaults)
+    if mode == "regrade":
         return _regrade(args)
     if args.policy == "expert" and not args.trajectories:
         raise UserError("--policy expert needs --trajectories FILE (e.g. trajectories/swe_mini.jsonl with --split train)")
@@ -76,7 +138,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise UserError("--retries must be >= 0")
     from srl_agent.agent.loop import AgentConfig
     from srl_agent.data.prompts import PromptConfig
-    from srl_agent.evaluate.runner import EvalConfig, run_eval, select_tasks
+    from srl_agent.evaluate.runner import EvalConfig, select_tasks
 
     hosts = _hosts(args)  # a bad --docker-hosts fails before the model loads
     _fill_from_training_run(args)
@@ -92,12 +154,70 @@ def _eval(args: argparse.Namespace) -> int:
                         workers=args.workers or (0 if args.docker_hosts else 2), hosts=hosts, retries=args.retries,
                         agent=agent, grader=args.grader, log_harness=args.harness,
                         command_timeout_s=args.command_timeout, grade_timeout_s=args.grade_timeout,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, run_id=args.run_id,
+                        seed=args.seed if mode == "model" else None, image_template=_image_template(args))
     tasks = select_tasks(config)
     if args.policy == "expert":
         policy.check_covers(tasks, args.trajectories)
+    if mode == "predictions":
+        _check_predictions_cover(policy, tasks, config)
+    _warn_overlap(args, tasks)
+    if args.runs > 1:
+        from srl_agent.evaluate.repeats import run_repeated
+
+        report = run_repeated(config, policy, tasks, args.runs, args.seed)
+    else:
+        report = _run_with_check(config, policy, tasks, args.self_check)
+    return exit_code(report)
+
+
+def exit_code(report: dict) -> int:
+    """Infrastructure errors first (a rerun retries them), then a failed self-check, then instances not run."""
+    if report.get("error_ids"):
+        return EXIT_INFRA
+    if (report.get("harness_check") or {}).get("ok") is False:
+        return EXIT_SELF_CHECK
+    return EXIT_NOT_RUN if report.get("incomplete_ids") else EXIT_OK
+
+
+def _run_with_check(config, policy, tasks, self_check: bool) -> dict:
+    from srl_agent.evaluate.runner import run_eval
+    from srl_agent.evaluate.selfcheck import attach_harness_check
+
     report = run_eval(config, policy, tasks)
-    return 0 if not report["incomplete_ids"] else 1
+    return attach_harness_check(report, config, policy, tasks, run_gold=self_check)
+
+
+def _image_template(args: argparse.Namespace) -> str | None:
+    from srl_agent.evaluate.harness import image_template
+
+    return image_template(args.image_template, args.image_namespace)
+
+
+def _check_predictions_cover(predictions, tasks, config) -> None:
+    """Predictions for instances outside the bench are a mistake (wrong --bench or --split): refuse them."""
+    from srl_agent.errors import UserError
+
+    known = {t.instance_id for t in tasks}
+    unknown = sorted(set(predictions.patches) - known)
+    if unknown and not config.instances:
+        raise UserError(f"--predictions {predictions.path}: {len(unknown)} instance(s) not in {config.bench} "
+                        f"({config.resolved_split}): {', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}; "
+                        "pass the bench (and --split) they were made on")
+    missing = [t.instance_id for t in tasks if t.instance_id not in predictions.patches]
+    if missing:
+        print(f"--predictions has no patch for {len(missing)} of {len(tasks)} instance(s) (e.g. {missing[0]}): they "
+              "are not run and are reported as incomplete, as swebench does; --instances restricts the run",
+              file=sys.stderr)
+
+
+def _warn_overlap(args: argparse.Namespace, tasks) -> None:
+    """A checkpoint trained on trajectories of the bench's instances or repositories: say so before evaluating."""
+    from srl_agent.data.overlap import training_overlap_warning
+
+    warning = training_overlap_warning(args.model, tasks) if args.model else None
+    if warning:
+        print(warning, file=sys.stderr)
 
 
 # Prompt settings a policy must be evaluated with: the ones it was trained with (`TrainConfig` key -> eval flag).
@@ -135,6 +255,10 @@ def _hosts(args: argparse.Namespace) -> tuple:
 def _policy(args: argparse.Namespace):
     from srl_agent.agent import policies
 
+    if args.predictions:
+        from srl_agent.evaluate.predictions import load_predictions
+
+        return load_predictions(args.predictions)
     if args.policy == "gold":
         return policies.GoldPolicy()
     if args.policy == "empty":
@@ -142,7 +266,7 @@ def _policy(args: argparse.Namespace):
     if args.policy == "expert":
         return policies.ExpertPolicy.from_file(args.trajectories)
     return policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
-                                     temperature=args.temperature, engine=args.engine)
+                                     temperature=args.temperature, engine=args.engine, seed=args.seed)
 
 
 def _context(policy, args: argparse.Namespace) -> int:
@@ -160,7 +284,7 @@ def _regrade(args: argparse.Namespace) -> int:
     root = Path(args.regrade_logs)
     if not root.is_dir():
         raise UserError(f"--regrade-logs {root}: not a directory")
-    tasks = load_bench(args.bench, args.split or "all")
+    tasks = load_bench(args.bench, args.split or "all", runnable=False)  # grading a log needs only the test lists
     predictions = read_predictions(args.predictions) if args.predictions else None
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -90,12 +90,20 @@ class ConvertReport:
     dropped_trajectories: Counter[str] = field(default_factory=Counter)
     dropped_instances: Counter[str] = field(default_factory=Counter)
     action_types: Counter[str] = field(default_factory=Counter)
+    dropped_turns: Counter[str] = field(default_factory=Counter)  # malformed turns the readers skipped
 
     def lines(self) -> list[str]:
         out = [f"trajectories used: {self.trajectories}", f"instances written: {self.instances}"]
         out += [f"trajectories dropped ({reason}): {n}" for reason, n in sorted(self.dropped_trajectories.items())]
+        out += [f"turns dropped by the reader ({reason}): {n}" for reason, n in sorted(self.dropped_turns.items())]
         out += [f"instances dropped ({reason}): {n}" for reason, n in sorted(self.dropped_instances.items())]
         return out
+
+
+def dropped_turns(traj: Trajectory) -> Counter[str]:
+    """The malformed turns a reader skipped in `traj` (metadata["dropped_turns"]: reason -> count)."""
+    found = traj.metadata.get("dropped_turns") or {}
+    return Counter({str(k): int(v) for k, v in found.items()})
 
 
 def _prompt_chars(instance: SRLInstance) -> int:
@@ -134,6 +142,7 @@ def build_instances(
     """Apply the filters of `config` and yield the kept instances, counting everything dropped in `report`."""
     count_tokens = token_counter(config.tokenizer) if config.max_prompt_tokens is not None else None
     for traj in trajectories:
+        report.dropped_turns.update(dropped_turns(traj))
         if config.only_resolved and traj.resolved is False:
             report.dropped_trajectories["not resolved"] += 1
             continue

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from srl_agent.data.instances import trajectory_instances
+from srl_agent.data.instances import dropped_turns, trajectory_instances
 from srl_agent.data.prompts import PromptConfig
 from srl_agent.trajectory import Trajectory
 
@@ -30,12 +30,14 @@ class DatasetStats:
     action_types: Counter[str] = field(default_factory=Counter)
     prompt_chars: list[int] = field(default_factory=list)
     prompt_tokens: list[int] = field(default_factory=list)
+    dropped_turns: Counter[str] = field(default_factory=Counter)  # malformed turns the readers skipped
 
     def add(
         self, traj: Trajectory, prompt: PromptConfig, count_tokens: Callable[[list[dict[str, str]]], int] | None
     ) -> None:
         self.trajectories += 1
         self.steps += len(traj.steps) - traj.first_target
+        self.dropped_turns.update(dropped_turns(traj))
         self.formats[traj.source_format] += 1
         self.resolved[{True: "yes", False: "no", None: "unknown"}[traj.resolved]] += 1
         for inst in trajectory_instances(traj, prompt):
@@ -50,7 +52,9 @@ class DatasetStats:
         out += ["formats: " + ", ".join(f"{k} {v}" for k, v in self.formats.most_common())]
         out += ["resolved: " + ", ".join(f"{k} {v}" for k, v in sorted(self.resolved.items()))]
         mean = self.steps / self.trajectories if self.trajectories else 0.0
-        out += [f"steps (= SRL instances): {self.steps}  (mean {mean:.1f} per trajectory)", "action types:"]
+        out += [f"steps (= SRL instances): {self.steps}  (mean {mean:.1f} per trajectory)"]
+        out += [f"  turns dropped by the reader ({reason}): {n}" for reason, n in sorted(self.dropped_turns.items())]
+        out += ["action types:"]
         width = max((len(k) for k in self.action_types), default=0)
         top = max(self.action_types.values(), default=1)
         for kind, n in self.action_types.most_common():

@@ -27,22 +27,23 @@ SWEBENCH_DATASETS = {
 }
 
 
-def load_bench(bench: str, split: str = "all") -> list[Task]:
+def load_bench(bench: str, split: str = "all", image_template: str | None = None, runnable: bool = True) -> list[Task]:
     """The tasks of a bench (see the module docstring). `split` picks swe-mini's split and a dataset's split
-    ("all" means "test" for datasets)."""
+    ("all" means "test" for datasets). With `runnable` (the default) every row must be runnable: its fields are
+    checked at load time, naming file:line (regrading logs needs only the test lists); `image_template` names SWE-bench's instance images (srl_agent.evaluate.harness.image_template)."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
 
         return swe_mini.load(split)  # type: ignore[arg-type]
     if bench in SWEBENCH_DATASETS:
-        return _swebench(_dataset_rows(SWEBENCH_DATASETS[bench], split, bench), bench)
+        return _swebench(_dataset_rows(SWEBENCH_DATASETS[bench], split, bench, runnable), image_template, runnable)
     path = Path(bench)
     if path.is_dir() and (path / "tasks.jsonl").is_file():
-        return load_tasks(path / "tasks.jsonl")
+        return load_tasks(path / "tasks.jsonl", runnable=runnable)
     if path.suffix in (".json", ".jsonl") and path.is_file():
-        return _swebench(load_tasks(path), bench)
+        return _swebench(load_tasks(path, runnable=runnable), image_template, runnable)
     if (path.suffix == ".parquet" and path.is_file()) or _is_saved_dataset(path, split):
-        return _swebench(_dataset_rows(str(path), split, bench), bench)
+        return _swebench(_dataset_rows(str(path), split, bench, runnable), image_template, runnable)
     raise UserError(
         f"unknown bench {bench!r}: use swe-mini, {', '.join(SWEBENCH_DATASETS)}, a directory with tasks.jsonl, "
         "a .json/.jsonl/.parquet task file, or a directory saved with datasets' save_to_disk"
@@ -54,7 +55,7 @@ def _is_saved_dataset(path: Path, split: str) -> bool:
     return (path / split / "dataset_info.json").is_file() or (path / "dataset_info.json").is_file()
 
 
-def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
+def _dataset_rows(name: str, split: str, bench: str, runnable: bool = True) -> list[Task]:
     """Rows through swebench's `load_swebench_dataset` (hub names, parquet, saved datasets)."""
     split = "test" if split == "all" else split
     if (Path(name) / "dataset_info.json").is_file():  # a single saved split: swebench only looks under DIR/SPLIT
@@ -74,9 +75,15 @@ def _dataset_rows(name: str, split: str, bench: str) -> list[Task]:
                 f"elsewhere (datasets.load_dataset({name!r}, split={split!r}).to_json('{split}.jsonl')) and pass "
                 "--bench path/to/file.jsonl (or .parquet, or a save_to_disk directory)"
             ) from None
+    from srl_agent.env.task import check_runnable
     from srl_agent.trajectory import Origin
 
-    return [Task.from_dict(_plain(dict(row)), Origin(name, index=i)) for i, row in enumerate(rows)]
+    tasks = []
+    for i, row in enumerate(rows):
+        if runnable:
+            check_runnable(dict(row), Origin(name, index=i))
+        tasks.append(Task.from_dict(_plain(dict(row)), Origin(name, index=i)))
+    return tasks
 
 
 def _plain(row: dict) -> dict:
@@ -109,10 +116,19 @@ def _check_hub_reachable(name: str, split: str) -> None:
         ) from None
 
 
-def _swebench(tasks: list[Task], bench: str) -> list[Task]:
+def _swebench(tasks: list[Task], image_template: str | None, runnable: bool = True) -> list[Task]:
+    """Classic instances get their official image, test command and parser; a row that still has no image is a
+    repo/version swebench's spec table does not know: say so now, not when its container should start."""
     from srl_agent.evaluate.harness import as_swebench_task
 
-    return [as_swebench_task(t) for t in tasks]
+    out = [as_swebench_task(t, image_template) for t in tasks]
+    unknown = [t for t in out if not t.image] if runnable else []
+    if unknown:
+        t = unknown[0]
+        raise UserError(f"{len(unknown)} task(s) have no `image` and a repo/version swebench's spec table does not know "
+                        f"(first: {t.instance_id}: {t.repo} version {t.version!r}): add `image` (the image with the "
+                        "repo at /testbed) and `test_cmd` to those rows")
+    return out
 
 
 def find_task(tasks: list[Task], instance_id: str, bench: str) -> Task:

@@ -102,12 +102,61 @@ def repo_image(repo: Path, config: MineConfig, log: Callable[[str], None] | None
     with tempfile.TemporaryDirectory(prefix="srl-mine-") as tmp:
         clone = Path(tmp, "testbed")
         subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(repo), str(clone)], check=True)
+        # A local clone copies a partial clone's `.promisor` markers. The image's copy is complete (complete_history)
+        # and has no promisor remote: unmarked, its packs are ordinary, and the history scrub can prune them.
+        for marker in (clone / ".git" / "objects" / "pack").glob("*.promisor"):
+            marker.unlink()
         (clone / ".git" / "index").unlink(missing_ok=True)  # holds timestamps: would defeat the content hash
         subprocess.run(["rm", "-rf", str(clone / ".git" / "logs"), str(clone / ".git" / "hooks")], check=True)
         name = re.sub(r"[^a-z0-9_.-]+", "-", repo.resolve().name.lower()).strip("-.") or "repo"
         return ensure_image(docker_dir() / "mined", f"srl-agent/mined.{name}",
                             build_args={"BASE_IMAGE": config.base_image or BASE_LATEST},
                             extra_context={"testbed": clone}, log=log)
+
+
+def promisor_remotes(repo: Path) -> list[str]:
+    """The promisor remotes of a partial clone (`git clone --filter=...`); [] for a complete repository. A pack
+    with a `.promisor` file and no promisor remote still counts (it was copied from one): name it "-"."""
+    config = subprocess.run(["git", "-C", str(repo), "config", "--get-regexp", r"^remote\..*\.promisor$"],
+                            capture_output=True, text=True).stdout.split("\n")
+    remotes = [line.split(" ", 1)[0].split(".", 1)[1].rsplit(".", 1)[0] for line in config
+               if line.strip().endswith(" true")]
+    git_dir = Path(_git(repo, "rev-parse", "--absolute-git-dir").strip())
+    if not remotes and any((git_dir / "objects" / "pack").glob("*.promisor")):
+        remotes = ["-"]
+    return remotes
+
+
+def missing_objects(repo: Path) -> list[str]:
+    """Objects the history refers to that the repository does not hold (a partial clone's lazily fetched blobs)."""
+    out = _git(repo, "rev-list", "--objects", "--all", "--missing=print")
+    return [line[1:] for line in out.splitlines() if line.startswith("?")]
+
+
+def complete_history(repo: Path, log: Callable[[str], None] | None = None) -> int:
+    """Fetch, in one batch, what a partial clone lacks, as git's own lazy fetch does (the sandbox has no network and
+    no promisor remote: a task whose base needs a missing blob could never be checked out). Returns the count."""
+    from srl_agent.errors import UserError
+
+    remotes = promisor_remotes(repo)
+    if not remotes:
+        return 0
+    missing = missing_objects(repo)
+    fetched = len(missing)
+    if missing and remotes[0] != "-":
+        if log:
+            log(f"{repo} is a partial clone: fetching its {len(missing)} missing object(s) from {remotes[0]}")
+        subprocess.run(["git", "-C", str(repo), "-c", "fetch.negotiationAlgorithm=noop", "fetch", remotes[0],
+                        "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none",
+                        "--stdin"], input="\n".join(missing) + "\n", capture_output=True, text=True)
+        missing = missing_objects(repo)
+    if missing:
+        raise UserError(f"--repo {repo} is a partial clone missing {len(missing)} object(s) (e.g. {missing[0]}) that "
+                        f"its promisor remote {remotes[0]!r} did not provide; tasks from it could never be checked out"
+                        f" in a sandbox. Make it complete first: clone it again without --filter, or `git -C {repo} "
+                        f"config --unset remote.{remotes[0]}.partialclonefilter && git -C {repo} fetch --refetch "
+                        f"{remotes[0]}`")
+    return fetched
 
 
 def _run(sandbox, task: Task, timeout: float) -> dict[str, str]:
@@ -155,6 +204,7 @@ def mine(repo: str | Path, output: str | Path, config: MineConfig = MineConfig()
 
     repo, output = Path(repo).resolve(), Path(output)
     report = MineReport()
+    complete_history(repo, log)
     image = repo_image(repo, config, log)
     factory = factory or (lambda task: DockerSandbox(SandboxConfig(image=task.image, workdir="/testbed")))
     tasks: list[Task] = []

@@ -54,6 +54,13 @@ base=$({git} rev-parse --verify {base}^{{commit}})
 # Objects borrowed from another store could hold the future: copy what we need locally, then cut the link.
 if [ -s .git/objects/info/alternates ]; then {git} repack -a -d -q; rm -f .git/objects/info/alternates; fi
 {git} worktree prune
+# A partial clone's packs carry `.promisor` files, and gc keeps every object of a promisor pack (it could not fetch
+# it back), the future included. In the sandbox there is no promisor remote to fetch from: the packs are ordinary.
+if ls .git/objects/pack/*.promisor >/dev/null 2>&1; then
+    echo "SRL_PARTIAL_CLONE"
+    rm -f .git/objects/pack/*.promisor
+    {git} config --unset-all extensions.partialclone || true
+fi
 # Every ref goes: branches, tags, remotes, stash, notes, replace refs (loose and packed alike).
 {git} for-each-ref --format='%(refname)' | while IFS= read -r ref; do {git} update-ref -d "$ref"; done
 for r in $({git} remote); do {git} remote remove "$r"; done
@@ -79,6 +86,7 @@ sort -u -o /tmp/.srl_allowed_{tag} /tmp/.srl_allowed_{tag}
 {git} log --all --format='%H' | sort -u | comm -23 - /tmp/.srl_allowed_{tag} | sed 's/^/FUTURE_LOG /'
 {git} for-each-ref --format='REF %(refname)'
 {git} stash list | sed 's/^/STASH /'
+ls .git/objects/pack/ 2>/dev/null | grep '[.]promisor$' | sed 's/^/PROMISOR /' || true
 {git} remote | sed 's/^/REMOTE /'
 {git} reflog --all 2>/dev/null | sed 's/^/REFLOG /' || true
 rm -f /tmp/.srl_allowed_{tag}
@@ -93,10 +101,19 @@ def scrub_future_history(sandbox: Sandbox, repo_dir: str, base_commit: str, bran
     HEAD ends on a fresh branch `branch` at the base commit, with the work tree checked out.
     """
     fmt = dict(repo=shlex.quote(repo_dir), base=shlex.quote(base_commit), git=GIT, branch=shlex.quote(branch))
-    sh(sandbox, _SCRUB.format(**fmt), f"contamination guard on {repo_dir}")
+    try:
+        partial = "SRL_PARTIAL_CLONE" in sh(sandbox, _SCRUB.format(**fmt), f"contamination guard on {repo_dir}").output
+    except RepoError as e:
+        if "SRL_PARTIAL_CLONE" in str(e) or "promisor" in str(e) or "missing blob" in str(e):
+            raise RepoError(f"{e}\ncause: {repo_dir} is a partial clone (objects/pack/*.promisor) whose missing objects "
+                            "cannot be fetched in the sandbox: build the image from a complete clone (`srl-agent env "
+                            "mine` completes a partial --repo first)") from None
+        raise
     leaks = find_future_history(sandbox, repo_dir, base_commit, branch)
     if leaks:
-        raise ContaminationError(f"history after {base_commit} still visible in {repo_dir}: {leaks[:10]}")
+        cause = (" (the repository was a partial clone: objects/pack/*.promisor packs are kept by git gc; build the "
+                 "image from a complete clone)" if partial else "")
+        raise ContaminationError(f"history after {base_commit} still visible in {repo_dir}{cause}: {leaks[:10]}")
 
 
 def find_future_history(sandbox: Sandbox, repo_dir: str, base_commit: str, branch: str = "main") -> list[str]:
@@ -104,7 +121,7 @@ def find_future_history(sandbox: Sandbox, repo_dir: str, base_commit: str, branc
     objects, reachable or not), refs other than `refs/heads/<branch>`, stashes, remotes, reflog entries."""
     fmt = dict(repo=shlex.quote(repo_dir), base=shlex.quote(base_commit), git=GIT, tag=uuid.uuid4().hex[:8])
     out = sh(sandbox, _VERIFY.format(**fmt), f"history check on {repo_dir}").output.splitlines()
-    kinds = ("FUTURE_COMMIT", "FUTURE_LOG", "STASH", "REMOTE", "REFLOG")
+    kinds = ("FUTURE_COMMIT", "FUTURE_LOG", "STASH", "REMOTE", "REFLOG", "PROMISOR")
     leaks = [line for line in out if line.split(" ", 1)[0] in kinds]
     leaks += [line for line in out if line.startswith("REF ") and line != f"REF refs/heads/{branch}"]
     return leaks

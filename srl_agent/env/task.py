@@ -12,6 +12,10 @@ from srl_agent.jsonl import iter_jsonl_strict
 from srl_agent.trajectory import DataError, Origin
 
 REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement")
+# What running a task needs beyond REQUIRED: a classic SWE-bench row (its image and test command come from
+# swebench's spec table by repo and version), or a row with its own `image` (and `test_cmd` or a test patch).
+SWEBENCH_RUN_FIELDS = ("version", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
+OWN_IMAGE_RUN_FIELDS = ("test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
 _LIST_FIELDS = ("FAIL_TO_PASS", "PASS_TO_PASS")
 _STR_FIELDS = (
     "patch",
@@ -102,13 +106,33 @@ def _test_list(value: Any, key: str, origin: Origin | str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def iter_tasks(path: str | Path) -> Iterator[Task]:
-    """Tasks from a `.jsonl` file (one per line) or a `.json` file (a list, a `{id: task}` dict, or one task)."""
+def check_runnable(row: Any, origin: Origin | str) -> None:
+    """Raise DataError naming the fields a row lacks to be run and graded (a 5-field row such as
+    `instance_id, repo, base_commit, problem_statement, patch` can be read but never run)."""
+    if not isinstance(row, dict):
+        return  # from_dict says what is wrong
+    own_image = row.get("image") or row.get("image_name")
+    needed = OWN_IMAGE_RUN_FIELDS if own_image else SWEBENCH_RUN_FIELDS
+    missing = [k for k in (*REQUIRED, *needed) if row.get(k) is None or (k in REQUIRED and row.get(k) == "")]
+    if own_image and "test_patch" in missing and row.get("test_cmd"):
+        missing.remove("test_patch")
+    if missing:
+        kind = "a task with its own image" if own_image else "a SWE-bench instance (or add `image`)"
+        raise DataError(origin, f"task {row.get('instance_id', '?')!r} lacks {', '.join(missing)}: running {kind} "
+                        f"needs {', '.join((*REQUIRED, *needed))}; use the full dataset rows (e.g. "
+                        "SWE-bench/SWE-bench_Verified exported with datasets' to_json)")
+
+
+def iter_tasks(path: str | Path, runnable: bool = False) -> Iterator[Task]:
+    """Tasks from a `.jsonl` file (one per line) or a `.json` file (a list, a `{id: task}` dict, or one task).
+    `runnable`: also check that every row has what running it needs (check_runnable), naming file:line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(str(path), "task file not found")
     if path.suffix == ".jsonl":
         for row, origin in iter_jsonl_strict(path, "one task per line"):
+            if runnable:
+                check_runnable(row, origin)
             yield Task.from_dict(row, origin)
         return
     if path.suffix != ".json":
@@ -124,12 +148,14 @@ def iter_tasks(path: str | Path) -> Iterator[Task]:
     if not isinstance(data, list):
         raise DataError(str(path), f"expected a list of tasks, got {type(data).__name__}")
     for i, row in enumerate(data):
+        if runnable:
+            check_runnable(row, Origin(str(path), index=i))
         yield Task.from_dict(row, Origin(str(path), index=i))
 
 
-def load_tasks(path: str | Path, instance_ids: list[str] | None = None) -> list[Task]:
+def load_tasks(path: str | Path, instance_ids: list[str] | None = None, runnable: bool = False) -> list[Task]:
     """All tasks of a file, optionally only `instance_ids` (unknown ids are an error, like swebench's loader)."""
-    tasks = list(iter_tasks(path))
+    tasks = list(iter_tasks(path, runnable))
     if instance_ids is None:
         return tasks
     by_id = {t.instance_id: t for t in tasks}

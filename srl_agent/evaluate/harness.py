@@ -35,9 +35,39 @@ def spec_for(task: Task) -> dict[str, Any] | None:
     return None
 
 
-def official_image(instance_id: str) -> str:
-    """The instance image the SWE-bench harness pulls (swebench 4.x `instance_image_key`, namespace swebench)."""
-    return f"swebench/sweb.eval.x86_64.{instance_id.lower()}:latest".replace("__", "_1776_")
+DEFAULT_IMAGE_TEMPLATE = "{namespace}/sweb.eval.{arch}.{id}:latest"
+_TEMPLATE_FIELDS = {"namespace", "arch", "id", "instance_id"}
+
+
+def image_template(template: str | None = None, namespace: str | None = None) -> str | None:
+    """The image-name template a run uses (None: the default, Docker Hub's `swebench/...`); checks its fields.
+
+    Docker Hub cannot hold `__` in a repository name, so SWE-bench's images spell it `_1776_`: `{id}` is the
+    instance id lowercased with that substitution, `{instance_id}` the id as it is."""
+    import string
+
+    from srl_agent.errors import UserError
+
+    if template is None and namespace is None:
+        return None
+    template = template or DEFAULT_IMAGE_TEMPLATE
+    names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    unknown = names - _TEMPLATE_FIELDS
+    if unknown or not names & {"id", "instance_id"}:
+        raise UserError(f"--image-template {template!r}: use the fields {sorted(_TEMPLATE_FIELDS)}, with {{id}} or "
+                        f"{{instance_id}} (got {sorted(names)})")
+    if "namespace" in names and namespace is None:
+        namespace = "swebench"
+    elif namespace is not None and "namespace" not in names:
+        raise UserError(f"--image-namespace {namespace} does nothing: --image-template {template!r} has no {{namespace}}")
+    return template.replace("{namespace}", namespace or "")
+
+
+def official_image(instance_id: str, template: str | None = None, arch: str = "x86_64") -> str:
+    """The instance image the SWE-bench harness pulls (swebench 4.x `instance_image_key`): by default
+    `swebench/sweb.eval.x86_64.<id with __ -> _1776_>:latest`, Docker Hub's naming."""
+    template = template or DEFAULT_IMAGE_TEMPLATE.replace("{namespace}", "swebench")
+    return template.format(arch=arch, id=instance_id.lower().replace("__", "_1776_"), instance_id=instance_id)
 
 
 def modified_files(patch: str) -> list[str]:
@@ -94,21 +124,24 @@ def official_test_command(task: Task) -> str:
     return "\n".join(lines)
 
 
-def as_swebench_task(task: Task) -> Task:
-    """A classic SWE-bench instance made runnable here: its official image, test command and log parser.
-    Other tasks (their own `image`, or an unknown repo/version) are returned unchanged."""
+def as_swebench_task(task: Task, template: str | None = None) -> Task:
+    """A classic SWE-bench instance made runnable here: its official image (named by `template`, see
+    `image_template`), test command and log parser. Other tasks (their own `image`, or an unknown repo/version)
+    are returned unchanged."""
     spec = spec_for(task)
     if task.image or spec is None or "test_cmd" not in spec:
         return task
     from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY
 
     parser = MAP_REPO_TO_PARSER_PY.get(task.repo)
-    return dataclasses.replace(task, image=official_image(task.instance_id), test_cmd=official_test_command(task),
+    return dataclasses.replace(task, image=official_image(task.instance_id, template),
+                               test_cmd=official_test_command(task),
                                log_parser=task.log_parser or (parser.__name__ if parser else "parse_log_pytest"))
 
 
 def is_official_image(image: str | None) -> bool:
-    return bool(image) and image.startswith("swebench/")  # type: ignore[union-attr]
+    """An image in SWE-bench's layout (repo at /testbed, conda env `testbed`): named `.../sweb.eval.*`."""
+    return bool(image) and "sweb.eval." in image  # type: ignore[operator]
 
 
 # -- `--grader swebench`: swebench.harness.run_evaluation on preds.jsonl -------------------------------------------

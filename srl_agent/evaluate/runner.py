@@ -3,8 +3,11 @@
     OUTPUT/run.json          the options (a rerun must match them: it resumes the same run)
     OUTPUT/episodes.jsonl    one Episode per instance (srl_agent.episodes), appended as each finishes
     OUTPUT/preds.jsonl       official predictions (instance_id, model_name_or_path, model_patch)
-    OUTPUT/logs/<id>/        patch.diff, test_output.txt, report.json (swebench's per-instance form), error.txt
-    OUTPUT/report.json       swebench run-report fields + resolution rate, error reasons, timing
+    OUTPUT/logs/run_evaluation/<run_id>/<model>/<id>/   patch.diff, test_output.txt, report.json, error.txt
+    OUTPUT/<model>.<run_id>.json   swebench's run report, field for field (srl_agent.evaluate.official)
+    OUTPUT/report.json       the same fields + resolution rate, error reasons, timing, versions, image digests, limits
+
+The policy is a Policy (an agent runs) or a `Predictions` file (its patches are graded as they are, no agent).
 
 Resumable: episodes.jsonl is the record of what finished; a rerun skips those instances and retries the ones that
 ended in an infrastructure error. A crash loses only the episodes in flight (a torn last line is dropped).
@@ -24,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srl_agent.agent.loop import AgentConfig, Batcher, run_agent
+from srl_agent.agent.loop import AgentConfig, AgentResult, Batcher, run_agent
 from srl_agent.agent.policies import Policy
 from srl_agent.env.task import Task
 from srl_agent.episodes import Episode, read_episodes, write_episode
 from srl_agent.errors import UserError
-from srl_agent.evaluate.predictions import Prediction, write_predictions
+from srl_agent.evaluate.official import instance_dir
+from srl_agent.evaluate.predictions import Prediction, Predictions, write_predictions
 from srl_agent.evaluate.report import build_report, has_prediction, summary
 from srl_agent.sandbox.hosts import DockerHost
 
@@ -55,6 +59,13 @@ class EvalConfig:
     print_summary: bool = True  # the table at the end
     hosts: tuple[DockerHost, ...] = ()  # --docker-hosts; () = the default daemon, no pool
     retries: int = 1  # with hosts: an episode whose host failed runs again on another host, up to this many times
+    run_id: str | None = None  # swebench's run id (the log folder); None: the output folder's name
+    seed: int | None = None  # recorded with the limits (the policy holds it)
+    image_template: str | None = None  # SWE-bench image names (srl_agent.evaluate.harness.image_template)
+
+    @property
+    def resolved_run_id(self) -> str:
+        return self.run_id or self.output.resolve().name
 
     @property
     def resolved_split(self) -> str:
@@ -70,7 +81,7 @@ def select_tasks(config: EvalConfig) -> list[Task]:
     from srl_agent.env.benches import load_bench
 
     split = config.resolved_split
-    tasks = load_bench(config.bench, split)
+    tasks = load_bench(config.bench, split, config.image_template)
     if config.instances:
         by_id = {t.instance_id: t for t in tasks}
         unknown = [i for i in config.instances if i not in by_id]
@@ -83,8 +94,9 @@ def select_tasks(config: EvalConfig) -> list[Task]:
     return tasks
 
 
-def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None) -> dict[str, Any]:
-    """Evaluate `policy` on the bench's tasks (or `tasks`); returns report.json's content."""
+def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task] | None = None) -> dict[str, Any]:
+    """Evaluate `policy` on the bench's tasks (or `tasks`); returns report.json's content. With `Predictions`, the
+    instances it has no patch for are not run (swebench reports them as incomplete)."""
     from tqdm import tqdm
 
     from srl_agent.env.benches import sandbox_factory
@@ -99,13 +111,18 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
         check_harness_can_run(tasks)
     out = config.output
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_file(out / "run.json", config.resume_key(policy.name))
+    key = config.resume_key(policy.name)
+    if isinstance(policy, Predictions):
+        key["predictions_sha256"] = policy.sha256
+    _check_run_file(out / "run.json", key)
     episodes_path = out / "episodes.jsonl"
     done = load_finished(episodes_path)
     todo = [t for t in tasks if t.instance_id not in done or done[t.instance_id].error is not None]
+    if isinstance(policy, Predictions):
+        todo = [t for t in todo if t.instance_id in policy.patches]
     host_pool = connect_pool(config, todo)
     factory = sandbox_factory(config.bench, pool=host_pool)
-    batcher = Batcher(policy) if policy.batched else None
+    batcher = Batcher(policy) if not isinstance(policy, Predictions) and policy.batched else None
     lock = threading.Lock()
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"eval {policy.name}", unit="instance",
                disable=not config.progress, file=sys.stderr)
@@ -136,12 +153,13 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
     ids = [t.instance_id for t in tasks]
     write_predictions(out / "preds.jsonl", [Prediction(e.instance_id, policy.name, e.submission)
                                             for e in episodes.values() if has_prediction(e)])
-    run = {**config.resume_key(policy.name), "workers": workers, "wall_s": round(time.monotonic() - t0, 3),
+    run = {**key, "run_id": config.resolved_run_id, "workers": workers, "wall_s": round(time.monotonic() - t0, 3),
            "instances_run": len(todo), "batch_sizes": _batch_stats(batcher)}
     if host_pool is not None:
         run["hosts"] = [h.to_dict() for h in host_pool.report()]
         run["retried_ids"] = sorted(e.instance_id for e in episodes.values() if e.metadata.get("failed_attempts"))
     report = build_report(ids, episodes, run)
+    report = _official_report(report, config, policy, tasks)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if config.print_summary:
         print(summary(report, episodes, ids))
@@ -150,6 +168,29 @@ def run_eval(config: EvalConfig, policy: Policy, tasks: list[Task] | None = None
 
             print(describe(host_pool.report(), run["retried_ids"]))
     return report
+
+
+def _official_report(report: dict[str, Any], config: EvalConfig, policy: Policy | Predictions,
+                     tasks: list[Task]) -> dict[str, Any]:
+    """Add swebench's failure classification, write `<model>.<run_id>.json`, and record what the result depends
+    on: versions, the images run (with digests), the limits."""
+    from srl_agent.evaluate.official import classify_failures, image_digests, versions, write_run_report
+
+    run_id = config.resolved_run_id
+    report = {**report, **classify_failures(report, config.output, run_id, policy.name)}
+    write_run_report(report, config.output, run_id, policy.name)
+    images = [t.image for t in tasks if t.image]
+    limits = {"max_turns": config.agent.max_turns, "max_prompt_tokens": config.agent.max_prompt_tokens,
+              "max_format_errors": config.agent.max_format_errors,
+              "history": config.agent.prompt.history_window,
+              "max_observation_chars": config.agent.prompt.max_observation_chars,
+              "max_new_tokens": getattr(policy, "max_new_tokens", None),
+              "temperature": getattr(policy, "temperature", None), "seed": config.seed,
+              "command_timeout_s": config.command_timeout_s, "grade_timeout_s": config.grade_timeout_s}
+    if isinstance(policy, Predictions):
+        limits = {"agent": "none: --predictions graded as they are", "grade_timeout_s": config.grade_timeout_s}
+    return {**report, "model_name_or_path": policy.name, "run_id": run_id, "harness": versions(),
+            "images": image_digests(images) if images else {}, "limits": limits}
 
 
 def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
@@ -164,7 +205,7 @@ def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
     return pool
 
 
-def evaluate_on_pool(task: Task, policy: Policy, factory: Any, config: EvalConfig, batcher: Batcher | None,
+def evaluate_on_pool(task: Task, policy: Policy | Predictions, factory: Any, config: EvalConfig, batcher: Batcher | None,
                      pool: Any) -> Episode:
     """evaluate_instance, recording the hosts it ran on; an episode one of whose hosts left the pool (an
     infrastructure error) runs again, on the hosts still live, up to `config.retries` times."""
@@ -181,7 +222,7 @@ def evaluate_on_pool(task: Task, policy: Policy, factory: Any, config: EvalConfi
         failed.append({"hosts": hosts, "error": episode.error})
 
 
-def evaluate_instance(task: Task, policy: Policy, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:
+def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:
     """One instance: the agent episode in its own sandbox, then (srl grader) grading in a fresh one. Never raises
     for infrastructure trouble: it is recorded in the episode."""
     from srl_agent.env.grading import grade
@@ -189,13 +230,16 @@ def evaluate_instance(task: Task, policy: Policy, factory: Any, config: EvalConf
     from srl_agent.evaluate.oracle import OracleFileEnv
 
     t0 = time.monotonic()
-    logs = config.output / "logs" / task.instance_id
+    logs = instance_dir(config.output, config.resolved_run_id, policy.name, task.instance_id)
     logs.mkdir(parents=True, exist_ok=True)
-    env: Any = SWEEnv(task, factory, command_timeout=config.command_timeout_s)
-    if config.setting == "oracle-file":
-        env = OracleFileEnv(env)
-    with batcher.episode() if batcher else nullcontext():
-        result = run_agent(task, env, policy, config.agent)
+    if isinstance(policy, Predictions):  # graded as submitted: no agent, no container before grading
+        result = AgentResult((), "submitted", policy.patches[task.instance_id] or "", None)
+    else:
+        env: Any = SWEEnv(task, factory, command_timeout=config.command_timeout_s)
+        if config.setting == "oracle-file":
+            env = OracleFileEnv(env)
+        with batcher.episode() if batcher else nullcontext():
+            result = run_agent(task, env, policy, config.agent)
     timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
     metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement}
     if config.setting == "oracle-file":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from srl_agent.actions import Action, Bash, Submit
@@ -65,7 +66,8 @@ class MiniSweAgentReader:
         messages, info = _unwrap(record, origin)
         problem = _problem_statement(messages, origin)
         notes: list[str] = []
-        steps = _steps(messages, origin, notes)
+        dropped: Counter[str] = Counter()
+        steps = _steps(messages, origin, notes, dropped)
         config = info.get("config")
         model = config.get("model") if isinstance(config, dict) else None
         instance_id = record.get("instance_id") if isinstance(record, dict) else None
@@ -75,6 +77,7 @@ class MiniSweAgentReader:
             "model": model.get("model_name") if isinstance(model, dict) else None,
             "scaffold_version": info.get("mini_version"),
             "notes": notes,
+            "dropped_turns": dict(dropped),  # reason -> count: `data stats` / `data convert` report them
         }
         return Trajectory(
             instance_id=instance_id if isinstance(instance_id, str) and instance_id else origin_stem(origin),
@@ -168,7 +171,7 @@ def _action(command: str, where: str, notes: list[str]) -> Action:
     return Bash(command.strip())
 
 
-def _steps(messages: list[dict[str, Any]], origin: Origin, notes: list[str]) -> list[Step]:
+def _steps(messages: list[dict[str, Any]], origin: Origin, notes: list[str], dropped: Counter[str]) -> list[Step]:
     steps = []
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant":
@@ -177,10 +180,12 @@ def _steps(messages: list[dict[str, Any]], origin: Origin, notes: list[str]) -> 
         parsed = _command_of(msg)
         if isinstance(parsed, int):
             notes.append(f"{where}: assistant turn with {parsed} bash blocks skipped (mini-swe-agent rejected it)")
+            dropped["no bash block" if parsed == 0 else "several bash blocks"] += 1
             continue
         thought, command = parsed
         if not command.strip():
             notes.append(f"{where}: empty bash block skipped")
+            dropped["empty bash block"] += 1
             continue
         nxt = messages[i + 1] if i + 1 < len(messages) else None
         observation = _text(nxt).strip() if nxt is not None and nxt["role"] in ("user", "tool") else ""

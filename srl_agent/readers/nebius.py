@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from srl_agent.readers.sweagent import describe, metadata, step_action, strip_issue_template
@@ -66,6 +67,7 @@ class NebiusReader:
             raise DataError(origin, f"'instance_id' is {describe(instance_id)}; expected a non-empty string")
         turns = _nebius_turns(record.get("trajectory"), origin)
         notes: list[str] = []
+        dropped: Counter[str] = Counter()
         problem = next((text for role, text in turns if role == "user"), None)
         if problem is None:
             raise DataError(origin, "no user turn in 'trajectory'; expected the issue as the first user turn")
@@ -73,7 +75,7 @@ class NebiusReader:
         return Trajectory(
             instance_id=instance_id,
             problem_statement=strip_issue_template(problem),
-            steps=tuple(_nebius_steps(turns, notes)),
+            steps=tuple(_nebius_steps(turns, notes, dropped)),
             source_format=self.name,
             resolved=target if isinstance(target, bool) else None,
             metadata=metadata(
@@ -81,6 +83,7 @@ class NebiusReader:
                 exit_status=record.get("exit_status"),
                 model=record.get("model_name"),
                 notes=notes,
+                dropped_turns=dict(dropped),
             ),
         )
 
@@ -102,7 +105,7 @@ def _nebius_turns(traj: Any, origin: Origin) -> list[tuple[str, str]]:
     return turns
 
 
-def _nebius_steps(turns: list[tuple[str, str]], notes: list[str]) -> list[Step]:
+def _nebius_steps(turns: list[tuple[str, str]], notes: list[str], dropped: Counter[str]) -> list[Step]:
     steps = []
     for i, (role, text) in enumerate(turns):
         if role != "ai":
@@ -113,9 +116,12 @@ def _nebius_steps(turns: list[tuple[str, str]], notes: list[str]) -> list[Step]:
         if split is None:
             # SWE-agent rejected such a turn as a format error and asked again; nothing was executed.
             notes.append(f"{where}: ai turn without a ``` command block skipped")
+            dropped["no command block"] += 1
             continue
         thought, command = split
         action = step_action(command, None, where, notes)
+        if action is None and not command.strip():
+            dropped["empty action"] += 1
         if action is not None:
             steps.append(Step(thought.strip(), action, observation))
     return steps

@@ -148,6 +148,12 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     config_dict = cfg.to_dict()
     if accelerator.is_main_process:
         (output / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+        from srl_agent.data.overlap import held_out_warning, write_manifest
+
+        write_manifest(output, (inst.instance_id for inst in instances))  # for eval's contamination warning
+        warning = held_out_warning(inst.instance_id for inst in instances)
+        if warning:
+            _say(accelerator, warning)
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="srl",
                disable=not (cfg.progress and accelerator.is_main_process), file=sys.stderr)
 
