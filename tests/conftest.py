@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The harness self-check cache (srl_agent.evaluate.selfcheck): per test session, never the user's ~/.cache.
+os.environ.setdefault("SRL_AGENT_CACHE_DIR", tempfile.mkdtemp(prefix="srl-agent-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SRL_SHARED_DATA", REPO.parent / "shared" / "data"))
