@@ -345,6 +345,9 @@ def test_mine_a_partial_clone_then_grade_its_predictions(images, tmp_path, capsy
     with SWEEnv(task, lambda t: DockerSandbox(SandboxConfig(image=t.image, workdir="/testbed"))) as env:
         env.reset()
         assert find_future_history(env.sandbox, "/testbed", task.base_commit) == []
+    code, out, _ = cli(capsys, "data", "overlap", "--trajectories", str(REPO / "trajectories/swe_mini.jsonl"),
+                       "--bench", str(bench), "--check-sandbox")
+    assert code == 0 and "shared instance ids: 0" in out and "sandbox history check: 1/1 clean" in out
     preds = tmp_path / "preds.jsonl"
     preds.write_text(json.dumps({"instance_id": task.instance_id, "model_name_or_path": "m", "model_patch": task.patch}))
     out = tmp_path / "graded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from enum import IntEnum
 from pathlib import Path
 
 POLICIES = ("gold", "expert", "empty")
@@ -93,7 +94,16 @@ _ONLY_FOR = {
     "self_check": ((*AGENT, "predictions"), "--self-check"), "instances": ((*AGENT, "predictions"), "--instances"),
     "grade_timeout": ((*AGENT, "predictions"), "--grade-timeout"),
 }
-EXIT_OK, EXIT_INFRA, EXIT_BAD_INPUT, EXIT_NOT_RUN, EXIT_SELF_CHECK = 0, 1, 2, 3, 4
+
+
+class ExitCode(IntEnum):
+    """`srl-agent eval`'s exit status (docs/evaluation.md, "Exit codes")."""
+
+    OK = 0  # every selected instance graded
+    INFRA_ERRORS = 1  # some instance ended in an infrastructure error (report and summary written first)
+    BAD_INPUT = 2  # refused before any work (srl_agent.cli maps UserError to it)
+    NOT_RUN = 3  # some instances not run: no prediction, or an interrupted run
+    SELF_CHECK_FAILED = 4  # the gold patches do not all resolve on this machine
 
 
 def check_flags(args: argparse.Namespace, defaults: dict[str, object]) -> str:
@@ -171,13 +181,13 @@ def _eval(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
-def exit_code(report: dict) -> int:
+def exit_code(report: dict) -> ExitCode:
     """Infrastructure errors first (a rerun retries them), then a failed self-check, then instances not run."""
     if report.get("error_ids"):
-        return EXIT_INFRA
+        return ExitCode.INFRA_ERRORS
     if (report.get("harness_check") or {}).get("ok") is False:
-        return EXIT_SELF_CHECK
-    return EXIT_NOT_RUN if report.get("incomplete_ids") else EXIT_OK
+        return ExitCode.SELF_CHECK_FAILED
+    return ExitCode.NOT_RUN if report.get("incomplete_ids") else ExitCode.OK
 
 
 def _run_with_check(config, policy, tasks, self_check: bool) -> dict:

@@ -1,10 +1,11 @@
 """Contamination between training data and an evaluation set: which instances and repositories both contain.
 
-An instance id in both means the model was trained on the expert's solution of a task it is scored on. A shared
-repository is weaker (the model saw the code base, maybe later fixes) but matters for SWE-bench, whose 12 (Lite) or
-many (Verified) repositories also feed SWE-Gym / SWE-smith style training sets. The repository of a trajectory is its
-`metadata["repo"]` when the reader kept one, else read from the instance id (`owner__name-123` -> `owner/name`;
-SWE-smith's `owner__name.<hash>.pr_N` -> `owner/name`).
+An instance id in both means the model was trained on the expert's solution of a task it is scored on (a run
+suffix, `id_0`, is ignored: srl_agent.data.split.task_of). A shared repository is weaker (the model saw the code base,
+maybe later fixes) but matters for SWE-bench, whose 12 (Lite) or many (Verified) repositories also feed SWE-Gym /
+SWE-smith style training sets. The repository is the source's (`Trajectory.repo`, a task's `repo`), else what the id
+encodes (srl_agent.data.split.repository_of: `owner__name-123` -> `owner/name`; SWE-smith's `owner__name.<hash>.pr_N`).
+`srl-agent train --eval-bench` refuses shared tasks before training; this report is the look at a finished set.
 
 The sandbox side (no commits after the base are readable by the agent) is the environment's contamination guard
 (srl_agent.env.repo.scrub_future_history); `check_sandboxes` runs it on each task and reports what it found.
@@ -16,22 +17,15 @@ RUN/final` can warn about overlap with the bench it evaluates.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srl_agent.data.split import repository_of, task_of
 from srl_agent.env.task import Task
 
 MANIFEST = "training_instances.json"
-_ID = re.compile(r"^(?P<owner>[^_]+(?:_[^_]+)*?)__(?P<name>.+?)(?:\.[0-9a-f]{6,}\.\w+|-\d+|-[0-9a-f]{10})?$")
-
-
-def repo_of(instance_id: str) -> str | None:
-    """`django__django-11099` -> `django/django`; None when the id has no `owner__name` shape."""
-    m = _ID.match(instance_id)
-    return f"{m['owner']}/{m['name']}".lower() if m else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +48,20 @@ def overlap(training: Iterable[tuple[str, str | None]], tasks: Sequence[Task]) -
     train_ids: set[str] = set()
     train_repos: Counter[str] = Counter()
     for iid, repo in training:
-        if iid in train_ids:
+        if task_of(iid) in train_ids:
             continue
-        train_ids.add(iid)
-        repo = (repo or repo_of(iid) or "").lower()
+        train_ids.add(task_of(iid))
+        repo = (repository_of(iid, repo) or "").lower()
         if repo:
             train_repos[repo] += 1
-    eval_repos = Counter((t.repo or repo_of(t.instance_id) or "").lower() for t in tasks)
+    eval_repos = Counter((repository_of(t.instance_id, t.repo) or "").lower() for t in tasks)
     shared = sorted(train_ids & {t.instance_id for t in tasks})
     repos = {r: (train_repos[r], eval_repos[r]) for r in sorted(set(train_repos) & set(eval_repos)) if r}
     return Overlap(tuple(shared), repos, len(train_ids), len(tasks))
 
 
 def from_trajectories(trajectories: Iterable) -> list[tuple[str, str | None]]:
-    return [(t.instance_id, t.metadata.get("repo") if isinstance(t.metadata.get("repo"), str) else None)
-            for t in trajectories]
+    return [(t.instance_id, t.repo) for t in trajectories]
 
 
 def check_sandboxes(tasks: Sequence[Task], factory, progress: bool = True) -> dict[str, str]:
