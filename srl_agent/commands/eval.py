@@ -93,6 +93,9 @@ _ONLY_FOR = {
     "grader": ((*AGENT, "predictions"), "--grader"), "run_id": ((*AGENT, "predictions"), "--run-id"),
     "self_check": ((*AGENT, "predictions"), "--self-check"), "instances": ((*AGENT, "predictions"), "--instances"),
     "grade_timeout": ((*AGENT, "predictions"), "--grade-timeout"),
+    "docker_hosts": ((*AGENT, "predictions"), "--docker-hosts"), "retries": ((*AGENT, "predictions"), "--retries"),
+    "image_template": ((*AGENT, "predictions"), "--image-template"),
+    "image_namespace": ((*AGENT, "predictions"), "--image-namespace"),
 }
 
 
