@@ -265,7 +265,9 @@ def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys):
     """A gold run records the harness check; a later run on the same tasks and images reads it from the cache; a bench
     whose gold patch does not resolve fails the check (exit 4) even though the graded predictions resolve."""
     gold = json.loads((gold_fast / "preds.jsonl").read_text())
-    assert json.loads((gold_fast / "report.json").read_text())["harness_check"]["ok"] is True
+    gold_report = json.loads((gold_fast / "report.json").read_text())
+    assert gold_report["harness_check"]["ok"] is True and gold_report["history_guard"]["leaked_ids"] == []
+    assert gold_report["history_guard"]["verified"] == gold_report["history_guard"]["episodes"] == 1
     empty = tmp_path / "empty.jsonl"
     empty.write_text(json.dumps({**gold, "model_patch": ""}) + "\n")
     code, out, _ = cli(capsys, "eval", "--predictions", str(empty), "--output", str(tmp_path / "e"), "--no-progress",
@@ -295,7 +297,8 @@ def test_repeated_runs_report_spread_and_pass_at_k(images, tmp_path, capsys):
     assert code == 0 and report["runs"] == 3 and report["seeds"] == [5, 6, 7]
     assert set(report["pass_at_k"]) == {"1", "2", "3"} and report["resolved_runs"] == {FAST: 0}
     assert report["resolution_rate"]["per_run"] == [0.0, 0.0, 0.0] and report["resolution_rate"]["ci95"] == [0.0, 0.0]
-    assert "3 runs × 1 instances: resolved 0.0% (95% CI 0.0–0.0" in stdout
+    assert "3 runs × 1 instances: resolved 0.0% (95% CI 0.0–0.0" in stdout and "harness self-check" in stdout
+    assert report["harness_check"]["ok"] in (True, None)  # cached from this module's gold run, or not checked
     completions = []
     for k in range(3):
         run = json.loads((out / f"run-{k}" / "report.json").read_text())

@@ -178,7 +178,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.runs > 1:
         from srl_agent.evaluate.repeats import run_repeated
 
-        report = run_repeated(config, policy, tasks, args.runs, args.seed)
+        report = run_repeated(config, policy, tasks, args.runs, args.seed, args.self_check)
     else:
         report = _run_with_check(config, policy, tasks, args.self_check)
     return exit_code(report)

@@ -67,11 +67,14 @@ def repeat_stats(resolved_by_run: Sequence[Mapping[str, bool]], instance_ids: Se
     }
 
 
-def run_repeated(config: Any, policy: Any, tasks: list[Task], runs: int, seed: int) -> dict[str, Any]:
-    """Run `policy` `runs` times (run k: seed `seed + k`, its own folder and run id), then write the statistics."""
+def run_repeated(config: Any, policy: Any, tasks: list[Task], runs: int, seed: int,
+                 self_check: bool = False) -> dict[str, Any]:
+    """Run `policy` `runs` times (run k: seed `seed + k`, its own folder and run id), then write the statistics with
+    the harness self-check of the tasks and images (srl_agent.evaluate.selfcheck; the runs share them)."""
     from srl_agent.evaluate.runner import run_eval
+    from srl_agent.evaluate.selfcheck import attach_harness_check
 
-    reports = []
+    reports, configs = [], []
     for k in range(runs):
         policy.reseed(seed + k)
         name = f"run-{k}"
@@ -79,12 +82,15 @@ def run_repeated(config: Any, policy: Any, tasks: list[Task], runs: int, seed: i
                                   run_id=f"{config.resolved_run_id}.{name}")
         print(f"--runs: run {k + 1}/{runs} (seed {seed + k}) -> {sub.output}")
         reports.append(run_eval(sub, policy, tasks))
+        configs.append(sub)
+    check = attach_harness_check(reports[0], configs[0], policy, tasks, run_gold=self_check)["harness_check"]
     ids = [t.instance_id for t in tasks]
     stats = repeat_stats([{iid: iid in r["resolved_ids"] for iid in ids} for r in reports], ids)
     error_ids = sorted({iid for r in reports for iid in r["error_ids"]})
     incomplete = sorted({iid for r in reports for iid in r["incomplete_ids"]})
     report = {**stats, "seeds": [seed + k for k in range(runs)], "error_ids": error_ids, "incomplete_ids": incomplete,
-              "run_reports": [str(config.output / f"run-{k}" / "report.json") for k in range(runs)]}
+              "run_reports": [str(config.output / f"run-{k}" / "report.json") for k in range(runs)],
+              "harness_check": check}
     config.output.mkdir(parents=True, exist_ok=True)
     (config.output / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report))

@@ -160,6 +160,8 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
         run["retried_ids"] = sorted(e.instance_id for e in episodes.values() if e.metadata.get("failed_attempts"))
     report = build_report(ids, episodes, run)
     report = _official_report(report, config, policy, tasks)
+    if not isinstance(policy, Predictions):
+        report["history_guard"] = _history_guard(episodes)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if config.print_summary:
         print(summary(report, episodes, ids))
@@ -191,6 +193,15 @@ def _official_report(report: dict[str, Any], config: EvalConfig, policy: Policy 
         limits = {"agent": "none: --predictions graded as they are", "grade_timeout_s": config.grade_timeout_s}
     return {**report, "model_name_or_path": policy.name, "run_id": run_id, "harness": versions(),
             "images": image_digests(images) if images else {}, "limits": limits}
+
+
+def _history_guard(episodes: dict[str, Episode]) -> dict[str, Any]:
+    """The contamination guard's record: every episode's reset scrubs the repository to the base commit and verifies
+    that no later commit is readable (srl_agent.env.repo.scrub_future_history); a leak ends the episode as an error."""
+    leaked = sorted(e.instance_id for e in episodes.values() if (e.error or "").startswith("ContaminationError"))
+    verified = sum(bool(e.metadata.get("history_verified")) for e in episodes.values())
+    return {"verified": verified, "episodes": len(episodes), "leaked_ids": leaked,
+            "what": "no commit after the base readable in the agent's sandbox (checked at every reset)"}
 
 
 def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
@@ -241,7 +252,8 @@ def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, co
         with batcher.episode() if batcher else nullcontext():
             result = run_agent(task, env, policy, config.agent)
     timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
-    metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement}
+    metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement,
+                                "history_verified": bool(result.issue)}  # reset passed the contamination guard
     if config.setting == "oracle-file":
         from srl_agent.evaluate.harness import modified_files
 
