@@ -30,20 +30,26 @@ def plan_input(cfg: Any, shape: ModelShape, gpu: GPUSpec, gpus: int = 1, shardin
     )
 
 
+def fit_error(cfg: Any, gpu: GPUSpec, world_size: int, sharding: str = "ddp") -> str | None:
+    """The one-line refusal for a run the plan says cannot fit on `gpu`, or None when it fits."""
+    from srl_agent.plan.advice import estimate, needed_bytes
+    from srl_agent.plan.shape import load_shape
+
+    plan = estimate(plan_input(cfg, load_shape(cfg.model), gpu, world_size, sharding))
+    if plan.fits:
+        return None
+    return (f"this run needs ~{needed_bytes(plan.memory) / 1024**3:.0f} GiB per GPU and the {gpu.name} has "
+            f"{gpu.memory_bytes / 1024**3:.0f} GiB (`srl-agent plan` with the same settings shows the breakdown); "
+            f"smallest change that fits: {plan.fix}; or plan_check=false to start anyway")
+
+
 def check_fits(cfg: Any, world_size: int, sharding: str = "ddp") -> None:
     """Stop a GPU run that the plan says cannot fit, before any weights are loaded; `plan_check=false` overrides."""
     import torch
 
     if not getattr(cfg, "plan_check", True) or not torch.cuda.is_available():
         return
-    from srl_agent.plan.advice import estimate, needed_bytes
-    from srl_agent.plan.shape import load_shape
-
     props = torch.cuda.get_device_properties(0)
-    gpu = GPUSpec(props.name, props.total_memory, 989e12, 3.35e12)
-    plan = estimate(plan_input(cfg, load_shape(cfg.model), gpu, world_size, sharding))
-    if not plan.fits:
-        raise UserError(
-            f"this run needs ~{needed_bytes(plan.memory) / 1024**3:.0f} GiB per GPU and {props.name} has "
-            f"{props.total_memory / 1024**3:.0f} GiB (srl-agent plan shows the breakdown); smallest change that fits: "
-            f"{plan.fix}; or pass plan_check=false if you know better")
+    error = fit_error(cfg, GPUSpec(props.name, props.total_memory, 989e12, 3.35e12), world_size, sharding)
+    if error:
+        raise UserError(error)

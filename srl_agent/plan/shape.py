@@ -83,15 +83,11 @@ def shape_from_config(config: dict[str, Any], name: str) -> ModelShape:
                         "(hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size)") from e
 
 
-def shipped_config_dirs() -> dict[str, Path]:
-    """Model configs shipped in the package (srl_agent/models/configs/<name>/config.json), by lower-case name."""
-    root = Path(__file__).resolve().parents[1] / "models" / "configs"
-    return {p.parent.name.lower(): p.parent for p in sorted(root.glob("*/config.json"))}
-
-
 def load_shape(name: str) -> ModelShape:
-    """The shape of `name`: "tiny", a shipped config (by its Hub name or short name), a local model directory, or a
-    Hub name in the local cache. Reads only the config: no weights."""
+    """The shape of `name`: "tiny", a shipped real config (`srl_agent.models.real`: by its Hub name or short name), a
+    local model directory, or a Hub name in the local cache. Reads only the config: no weights."""
+    from srl_agent.models.real import HUB_NAMES, REAL_MODELS, real_config_dict
+
     if name == "tiny":
         from srl_agent.models.tiny import FORMAT_TOKENS, VOCAB_SIZE, tiny_model_config
 
@@ -100,10 +96,9 @@ def load_shape(name: str) -> ModelShape:
     local = Path(name)
     if (local / "config.json").is_file():
         return shape_from_config(json.loads((local / "config.json").read_text()), name)
-    shipped = shipped_config_dirs()
-    key = name.lower().split("/")[-1]
-    if key in shipped:
-        return shape_from_config(json.loads((shipped[key] / "config.json").read_text()), name)
+    shipped = {short: short for short in REAL_MODELS} | {hub.lower(): short for short, hub in HUB_NAMES.items()}
+    if name.lower() in shipped:
+        return shape_from_config(real_config_dict(shipped[name.lower()]), name)
     try:
         from transformers import AutoConfig
 
@@ -111,6 +106,5 @@ def load_shape(name: str) -> ModelShape:
 
         return shape_from_config(AutoConfig.from_pretrained(name, local_files_only=not hub_reachable()).to_dict(), name)
     except (OSError, ValueError) as e:
-        known = ", ".join(sorted(shipped)) or "none"
         raise UserError(f"no config for model {name!r}: not a local directory with config.json, not shipped "
-                        f"(shipped: tiny, {known}), and not in the Hugging Face cache") from e
+                        f"(shipped: tiny, {', '.join(REAL_MODELS)}), and not in the Hugging Face cache") from e

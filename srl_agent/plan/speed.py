@@ -46,11 +46,13 @@ def step_time(inp: PlanInput, vllm_kv_tokens: int = 0) -> StepTime:
     prefill_s = prefill_tokens * (2 * n + 2 * s.layers * q_dim * p) / (gpu.bf16_flops * PREFILL_MFU)
 
     if inp.engine == "vllm":
-        concurrency = max(1, min(seqs, vllm_kv_tokens // max(1, p + c))) if vllm_kv_tokens else 1
+        # prefix caching: a group's G sequences share its prompt's KV blocks
+        concurrency = max(1, min(seqs, int(vllm_kv_tokens // (p / g + c)))) if vllm_kv_tokens else 1
     else:
         concurrency = min(seqs, inp.generation_batch_size)
     waves = math.ceil(seqs / concurrency)
-    kv_read = concurrency * (p + c / 2) * s.kv_cache_bytes_per_token(2)
+    shared = p / g if inp.engine == "vllm" else p
+    kv_read = concurrency * (shared + c / 2) * s.kv_cache_bytes_per_token(2)
     per_token_step = max((2 * (n + head) + kv_read) / (gpu.bandwidth * DECODE_BW_EFFICIENCY),
                          2 * (n + head) * concurrency / (gpu.bf16_flops * PREFILL_MFU))
     decode_s = waves * c * per_token_step
