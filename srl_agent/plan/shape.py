@@ -89,10 +89,9 @@ def load_shape(name: str) -> ModelShape:
     from srl_agent.models.real import HUB_NAMES, REAL_MODELS, real_config_dict
 
     if name == "tiny":
-        from srl_agent.models.tiny import FORMAT_TOKENS, VOCAB_SIZE, tiny_model_config
+        from srl_agent.models.tiny import tiny_model_config, tiny_tokenizer
 
-        vocab = VOCAB_SIZE + len(FORMAT_TOKENS)  # the trained BPE (special tokens included) + the format tags
-        return shape_from_config(tiny_model_config(vocab).to_dict(), "tiny")
+        return shape_from_config(tiny_model_config(len(tiny_tokenizer())).to_dict(), "tiny")
     local = Path(name)
     if (local / "config.json").is_file():
         return shape_from_config(json.loads((local / "config.json").read_text()), name)
