@@ -85,3 +85,17 @@ def test_memory_model_matches_a_measured_micro_step(tmp_path):
     step = MicroStep(str(model_dir), micro_batch_size=4, prompt_tokens=256, completion_tokens=64)
     measured, estimated = measure(step), estimate_micro_step(step)
     assert abs(estimated - measured) / measured < 0.25, (measured, estimated)
+
+
+@pytest.mark.slow
+def test_gpu_check_rehearses_on_cpu():
+    """`srl-agent bench gpu --cpu`'s code path at toy size: every measurement is taken, none errors, and the sampler's
+    log-probs (generate under autocast) match the training forward closely."""
+    from srl_agent.bench.gpu import Case, run_case
+
+    case = Case("qwen2.5-1.5b-instruct", "lora", prompts=1, group=2, prompt_tokens=16, completion_tokens=4,
+                micro_batch=2, num_layers=1, width_divisor=4)
+    record = run_case(case, "cpu", peak_flops=None)
+    assert "error" not in record, record.get("traceback")
+    assert record["fits"] and record["rollout_completion_tokens"] > 0 and record["train_tokens_per_s"] > 0
+    assert record["logprob_abs_diff_max"] < 0.1 and record["tis_clipped_fraction"] == 0.0

@@ -25,6 +25,8 @@ def register(sub: Any) -> None:
     _register_eval(group)
     _register_train(group)
     _register_pool(group)
+    _register_plan(group)
+    _register_gpu(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -180,3 +182,32 @@ def _bench_pool(args: argparse.Namespace) -> int:
     task_images = list(ensure_images(swe_mini.split_ids("test")).values())  # the held-out tasks' images
     write_json(run_pool_bench(args.docker_hosts, DEFAULT_IMAGE, task_images, args.reps), args.json)
     return 0
+
+
+def _register_plan(group: Any) -> None:
+    p = group.add_parser("plan", help="the memory plan vs measured peaks of a real training micro-step (CPU or GPU)")
+    p.add_argument("--json", help="write the result here")
+    p.set_defaults(func=_bench_plan)
+
+
+def _bench_plan(args: argparse.Namespace) -> int:
+    from srl_agent.bench.plan import run_plan_bench
+
+    write_json(run_plan_bench(), args.json)
+    return 0
+
+
+def _register_gpu(group: Any) -> None:
+    g = group.add_parser("gpu", help="one-shot GPU check: rollout/train tokens/s, MFU, peak memory vs plan, logprob "
+                         "mismatch, what fits (random-init Qwen2.5-1.5B / Coder-7B, bf16, no download)")
+    g.add_argument("--cpu", action="store_true", help="the toy-size rehearsal on CPU (what CI runs)")
+    g.add_argument("--json", help="write the result here")
+    g.set_defaults(func=_bench_gpu)
+
+
+def _bench_gpu(args: argparse.Namespace) -> int:
+    from srl_agent.bench.gpu import run_gpu_bench
+
+    result = run_gpu_bench(cpu=args.cpu)
+    write_json(result, args.json)
+    return 0 if all("error" not in c or c.get("fits") is False for c in result["cases"]) else 1
