@@ -173,18 +173,45 @@ def is_peft(model: Any) -> bool:
 
 @contextmanager
 def merged_weights(model: Any) -> Iterator[Iterator[tuple[str, Any]]]:
-    """(name, tensor) pairs of the full weights under the base model's names, LoRA merged in place for the duration
-    (no copy of a 7B model): consume them inside the `with` block, e.g. to sync vLLM."""
+    """(name, tensor) pairs of the full weights under the base model's names, LoRA folded in: consume them inside the
+    `with` block, e.g. to sync vLLM. The model is never modified (see `_lora_merged`)."""
     if not is_peft(model):
         yield iter(model.state_dict().items())
         return
-    model.merge_adapter()
-    try:
-        prefix = "base_model.model."
-        yield (
-            (name.removeprefix(prefix).replace(".base_layer.", "."), tensor)
-            for name, tensor in model.state_dict().items()
-            if "lora_" not in name
-        )
-    finally:
-        model.unmerge_adapter()
+    yield _lora_merged(model)
+
+
+def _lora_merged(model: Any) -> Iterator[tuple[str, Any]]:
+    """Out of place, one tensor at a time (peak extra memory: one weight matrix, never a model copy).
+
+    Merging in place and unmerging afterwards (peft's merge_adapter/unmerge_adapter) is not a round trip in bf16:
+    W + ΔW - ΔW rounds twice and drifts the frozen base a little at every sync (thousands of elements of the tiny model
+    after one sync). Here each merged weight is computed in fp32 and rounded once to the base dtype:
+    W' = round(W + scaling * B @ A)."""
+    lora_layers = {name: module for name, module in model.named_modules() if hasattr(module, "lora_A")}
+    prefix = "base_model.model."
+    for name, tensor in model.state_dict().items():
+        if "lora_" in name:
+            continue
+        owner = name.removesuffix(".base_layer.weight")
+        layer = lora_layers.get(owner) if owner != name else None
+        if layer is not None:
+            tensor = _merge_one(layer, tensor, owner)
+        yield name.removeprefix(prefix).replace(".base_layer.", "."), tensor
+
+
+def _merge_one(layer: Any, weight: Any, name: str) -> Any:
+    import torch
+
+    if getattr(layer, "merged", False):
+        raise RuntimeError(f"{name}: the adapter is already merged into the base weights; unmerge it before syncing")
+    if any(getattr(layer, "use_dora", {}).get(a, False) for a in layer.active_adapters):
+        raise UserError(f"{name}: DoRA adapters cannot be synced to the rollout engine; set use_dora off")
+    with torch.no_grad():
+        merged = weight.float()
+        for adapter in layer.active_adapters:
+            if adapter not in layer.lora_A:
+                continue
+            delta = layer.lora_B[adapter].weight.float() @ layer.lora_A[adapter].weight.float()  # [out, r] @ [r, in]
+            merged = merged + (delta.T if layer.fan_in_fan_out else delta) * layer.scaling[adapter]
+        return merged.to(weight.dtype)
