@@ -83,3 +83,20 @@ def test_greedy_evaluation_is_plain_argmax(qwen_like_checkpoint):
             ids.append(int(model(torch.tensor([ids])).logits[0, -1].argmax()))
     assert completion.text == tok.decode(ids[len(prompt):], skip_special_tokens=True)
     assert seen == [[]]
+
+
+def test_ignore_eos_generates_exactly_the_token_budget(qwen_like_checkpoint):
+    """Speed benchmarks compare equal work: with ignore_eos every sample has max_completion_tokens tokens, EOS included
+    where it was sampled, and the logprobs are still those of softmax(logits / T)."""
+    model, tok = qwen_like_checkpoint
+    prompts = [encode_prompt(tok, m) for m in MESSAGES]
+    engine = make_engine("hf", model, tok, generation_batch_size=8)
+    out = engine.generate(prompts, 4, SamplingParams(1.0, 160, ignore_eos=True), seed=1)
+    flat = [s for g in out for s in g]
+    assert all(len(s.completion_ids) == 160 == len(s.logprobs) and not s.finished for s in flat)
+    stopping = engine.generate(prompts, 4, SamplingParams(1.0, 160), seed=1)
+    assert any(len(s.completion_ids) < 160 for g in stopping for s in g)  # the same draws stop at EOS without it
+    batch = pack(flat, tok.pad_token_id)
+    with torch.no_grad():
+        forward = token_logprobs(model, batch, 1.0)
+    assert ((forward - batch.old_logprobs_B_L) * batch.completion_mask_B_L).abs().max().item() < 1e-4

@@ -27,6 +27,8 @@ class Sample:
 class SamplingParams:
     temperature: float = 1.0
     max_completion_tokens: int = 512
+    # Never stop at EOS: exactly max_completion_tokens tokens per sample (speed benchmarks compare equal work).
+    ignore_eos: bool = False
 
 
 class RolloutEngine(Protocol):

@@ -107,7 +107,7 @@ class HFEngine:
             top_k=0,
             top_p=1.0,
             max_new_tokens=params.max_completion_tokens,
-            eos_token_id=self.eos_ids,
+            eos_token_id=None if params.ignore_eos else self.eos_ids,
             pad_token_id=self._pad_id,
             use_cache=True,
             return_dict_in_generate=True,
@@ -121,7 +121,7 @@ class HFEngine:
         scores_B_T_V = torch.stack(out.scores, dim=1).float()
         logprobs_B_T = torch.log_softmax(scores_B_T_V, dim=-1).gather(-1, new_ids_B_T.unsqueeze(-1)).squeeze(-1)
         samples = []
-        eos = set(self.eos_ids)
+        eos = set() if params.ignore_eos else set(self.eos_ids)
         for prompt, ids, lps in zip(prompts, new_ids_B_T.tolist(), logprobs_B_T.tolist(), strict=True):
             end = next((t + 1 for t, tok in enumerate(ids) if tok in eos), len(ids))  # keep the EOS: stopping is learnt
             completion = tuple(ids[:end])

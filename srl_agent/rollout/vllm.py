@@ -138,7 +138,8 @@ class VLLMEngine:
         # in one batch still gets different samples.
         requests = [
             VLLMSamplingParams(n=n, temperature=params.temperature, top_p=1.0, top_k=0, max_tokens=params.max_completion_tokens,
-                               stop_token_ids=self.eos_ids, logprobs=0, detokenize=False, seed=seed + i)
+                               stop_token_ids=[] if params.ignore_eos else self.eos_ids, ignore_eos=params.ignore_eos,
+                               logprobs=0, detokenize=False, seed=seed + i)
             for i in range(len(prompts_ids))
         ]
         with self._no_compile():
