@@ -158,3 +158,20 @@ def test_srl_reward_pivot_mode_has_no_format_penalty():
     assert srl_reward(paraphrase, expert, mode="pivot") == 1.0  # no think block required
     assert srl_reward("I would grep for it.", expert, mode="pivot") == 0.0
     assert srl_reward("I would grep for it.", expert, mode="difflib") == -1.0
+
+
+def test_train_one_step_on_pivot_rows_with_the_pivot_reward_and_a_leak_checked_split(pivot_dir, tmp_path, capsys):
+    split = tmp_path / "split"
+    assert main(["data", "split", str(pivot_dir / "example.jsonl"), "--by", "trajectory", "-o", str(split)]) == 0
+    out = tmp_path / "run"
+    args = ["train", "--trajectories", str(split / "train"), "--model", "tiny", "--output", str(out), "--steps", "1",
+            "--eval-bench", str(split), "history_window=1", "max_prompt_tokens=1024", "group_size=4", "batch_size=2",
+            "micro_batch_size=8", "max_completion_tokens=32", "progress=false", "max_sampling_rounds=1",
+            "reward_mode=pivot", "save_every=0"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "leak check: no task shared" in printed and "4 trajectories -> 4 instances" in printed
+    (row,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert row["step"] == 1 and 0.0 <= row["reward_mean"] <= 1.0  # pivot rewards are never the -1 penalty
+    assert json.loads((out / "config.json").read_text())["reward_mode"] == "pivot"
