@@ -144,8 +144,44 @@ class ActionParseError(ValueError):
     """The text is not a single well-formed function call."""
 
 
-_FUNCTION_RE = re.compile(r"<function=([A-Za-z0-9_.\-]+)>(.*?)</function>", re.DOTALL)
-_PARAM_RE = re.compile(r"<parameter=([A-Za-z0-9_\-]+)>(.*?)</parameter>", re.DOTALL)
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_.\-]+>")
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_\-]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    start: int  # of `<function=` / `<parameter=`
+    end: int  # just after the closing tag
+    name: str
+    body: str
+
+
+def _scan(text: str, opener: str, name_re: re.Pattern[str], closer: str) -> list[_Tag]:
+    """Non-overlapping `<opener NAME>body</closer>` spans, leftmost first, body the shortest (as the lazy regex
+    `opener(NAME)>(.*?)closer` would give). Linear time: the regex costs O(tags x length) when many openers have no
+    closer (100k unclosed tags took minutes); here each search resumes where the last one stopped, and the scan ends
+    at the first opener with no closer after it (no later opener can have one either)."""
+    tags: list[_Tag] = []
+    pos = 0
+    while (start := text.find(opener, pos)) >= 0:
+        name = name_re.match(text, start + len(opener))
+        if name is None:
+            pos = start + 1
+            continue
+        close = text.find(closer, name.end())
+        if close < 0:
+            break
+        tags.append(_Tag(start, close + len(closer), name.group()[:-1], text[name.end() : close]))
+        pos = close + len(closer)
+    return tags
+
+
+def _functions(text: str) -> list[_Tag]:
+    return _scan(text, "<function=", _FUNCTION_NAME, "</function>")
+
+
+def _params(text: str) -> list[_Tag]:
+    return _scan(text, "<parameter=", _PARAM_NAME, "</parameter>")
 
 
 def _unwrap(value: str) -> str:
@@ -162,9 +198,8 @@ def parse_function_calls(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
     Returns (name, [(param, value), ...]) per call, values unwrapped.
     """
     calls = []
-    for match in _FUNCTION_RE.finditer(text):
-        params = [(m.group(1), _unwrap(m.group(2))) for m in _PARAM_RE.finditer(match.group(2))]
-        calls.append((match.group(1), params))
+    for call in _functions(text):
+        calls.append((call.name, [(p.name, _unwrap(p.body)) for p in _params(call.body)]))
     return calls
 
 
@@ -231,22 +266,22 @@ def parse_action(text: str) -> Action:
     Raises ActionParseError if the text holds no call, more than one, stray text, or invalid arguments.
     """
     stripped = text.strip()
-    matches = list(_FUNCTION_RE.finditer(stripped))
+    matches = _functions(stripped)
     if not matches:
         raise ActionParseError("no <function=NAME>…</function> call found")
     if len(matches) > 1 or stripped.count("<function=") > 1:
         raise ActionParseError(f"expected exactly one function call, found {stripped.count('<function=')}")
     match = matches[0]
-    if match.start() != 0 or match.end() != len(stripped):
+    if match.start != 0 or match.end != len(stripped):
         raise ActionParseError("text outside the function call")
-    body = match.group(2)
+    body = match.body
     params: list[tuple[str, str]] = []
     pos = 0
-    for m in _PARAM_RE.finditer(body):
-        if body[pos : m.start()].strip():
-            raise ActionParseError(f"unexpected text between parameters: {body[pos : m.start()].strip()[:40]!r}")
-        params.append((m.group(1), _unwrap(m.group(2))))
-        pos = m.end()
+    for m in _params(body):
+        if body[pos : m.start].strip():
+            raise ActionParseError(f"unexpected text between parameters: {body[pos : m.start].strip()[:40]!r}")
+        params.append((m.name, _unwrap(m.body)))
+        pos = m.end
     if body[pos:].strip():
         raise ActionParseError(f"unexpected text after parameters: {body[pos:].strip()[:40]!r}")
-    return action_from_call(match.group(1), params)
+    return action_from_call(match.name, params)

@@ -18,7 +18,6 @@ never scored; the action is compared with the expert's canonical action text:
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -71,16 +70,50 @@ def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS
 # Similarities between canonical action texts
 
 
+# Bounded cost (docs/reliability.md): any completion scores in well under 100 ms, however long.
+DIFFLIB_MAX_WORK = 2_000_000
+"""Exact Ratcliff/Obershelp only while sum_c n_pred(c) * n_expert(c) (the inner-loop steps of its longest-match
+search, ~25 ns each in cydifflib) stays below this: any two actions of up to ~5,000 characters of code."""
+LCS_MAX_CHARS = 20_000
+"""Beyond it, the indel ratio compares the first LCS_MAX_CHARS characters of each text and is scaled by the length
+bound (below)."""
+
+
 def difflib_ratio(pred: str, expert: str) -> float:
-    """The paper's 2M/T (Ratcliff/Obershelp matching blocks), autojunk off."""
-    return difflib.SequenceMatcher(None, pred, expert, autojunk=False).ratio()
+    """The paper's 2M/T (Ratcliff/Obershelp matching blocks), autojunk off; rapidfuzz_ratio when that would be slow.
+
+    SequenceMatcher is quadratic (a 1 MB `create` against a 40 KB expert took minutes), so past DIFFLIB_MAX_WORK the
+    score is the indel ratio 2·LCS/T instead: the same form, >= 2M/T and usually within a few hundredths of it.
+    """
+    if len(pred) * len(expert) > DIFFLIB_MAX_WORK and _match_work(pred, expert) > DIFFLIB_MAX_WORK:
+        return rapidfuzz_ratio(pred, expert)
+    import cydifflib  # difflib.SequenceMatcher in C++: the same blocks and ratio, ~25x faster
+
+    return cydifflib.SequenceMatcher(None, pred, expert, autojunk=False).ratio()
+
+
+def _match_work(a: str, b: str) -> int:
+    if len(a) + len(b) > 4 * LCS_MAX_CHARS:  # counting alone would cost milliseconds; the answer is "too much"
+        return DIFFLIB_MAX_WORK + 1
+    from collections import Counter
+
+    counts_b = Counter(b)
+    return sum(n * counts_b[c] for c, n in Counter(a).items())
 
 
 def rapidfuzz_ratio(pred: str, expert: str) -> float:
-    """Indel similarity 2·LCS/T (rapidfuzz, C++). LCS >= difflib's M, so this is >= difflib_ratio, usually close."""
+    """Indel similarity 2·LCS/T (rapidfuzz, C++). LCS >= difflib's M, so this is >= difflib_ratio, usually close.
+
+    Texts longer than LCS_MAX_CHARS: the ratio of their first LCS_MAX_CHARS characters times 2·min(|a|,|b|)/(|a|+|b|),
+    the most any two texts of these lengths can score, so a padded or truncated action never scores above what its
+    length allows (bit-parallel LCS costs |a|·|b|/64 word operations: 1 MB x 40 KB would take ~0.5 s, 20 KB x 20 KB ~15 ms).
+    """
     from rapidfuzz.fuzz import ratio
 
-    return ratio(pred, expert) / 100.0
+    if len(pred) <= LCS_MAX_CHARS and len(expert) <= LCS_MAX_CHARS:
+        return ratio(pred, expert) / 100.0
+    length_bound = 2 * min(len(pred), len(expert)) / (len(pred) + len(expert))
+    return ratio(pred[:LCS_MAX_CHARS], expert[:LCS_MAX_CHARS]) / 100.0 * length_bound
 
 
 _WS = re.compile(r"\s+")
@@ -88,6 +121,8 @@ _WS = re.compile(r"\s+")
 
 def _normalise_bash(command: str) -> str:
     """Whitespace and quoting do not change what most commands do: `grep -n 'foo' x` == `grep -n foo  x`."""
+    if len(command) > LCS_MAX_CHARS:  # shlex is pure Python (~1 s per MB): such commands are compared as written
+        return command
     try:
         return shlex.join(shlex.split(command, comments=False, posix=True))
     except ValueError:  # unbalanced quotes: fall back to whitespace normalisation
