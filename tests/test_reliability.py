@@ -4,7 +4,14 @@ completions through the reward."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +58,84 @@ def test_linear_scanner_keeps_the_regex_semantics():
     text = ("<function=bash><parameter=command>a</parameter><parameter=x y>b</parameter></function>"
             "<function=bad name>z</function><function=submit></function><function=open>")
     assert parse_function_calls(text) == [("bash", [("command", "a")]), ("submit", [])]
+
+
+# -- 1. SIGTERM to `srl-agent eval` leaves no container -----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "srl_agent.cli", *argv]
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def owned_containers(pid: int) -> list[str]:
+    from srl_agent.sandbox.cleanup import LABEL, OWNER_LABEL
+    from srl_agent.sandbox.docker import docker_client
+
+    prefix = f"{socket.gethostname()}:{pid}:"
+    return [c["Id"] for c in docker_client().api.containers(all=True, filters={"label": LABEL})
+            if (c.get("Labels") or {}).get(OWNER_LABEL, "").startswith(prefix)]
+
+
+def remove_containers(ids: list[str]) -> None:
+    from srl_agent.sandbox.docker import docker_client
+
+    for cid in ids:
+        docker_client().api.remove_container(cid, force=True)
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def images():
+    from _docker_env import base_image
+
+    base_image()
+    from srl_agent.swe_mini.images import ensure_images
+
+    ensure_images()
+
+
+@pytest.mark.docker
+def test_sigterm_to_eval_removes_every_container_and_the_rerun_resumes(images, tmp_path):
+    """Before: the handler was never installed (sandboxes open in worker threads): the process died at once and its
+    containers stayed."""
+    out = tmp_path / "run"
+    from srl_agent import swe_mini
+
+    two = swe_mini.split_ids("test")[:2]
+    argv = cli("eval", "--policy", "gold", "--instances", *two, "--output", str(out), "--workers", "2", "--no-progress")
+    proc = subprocess.Popen(argv, cwd=REPO, env=cli_env(), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: owned_containers(proc.pid), 120, "the eval's first sandbox")
+        os.killpg(proc.pid, signal.SIGTERM)  # its whole process group, as a service manager or a terminal would
+        rc = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        left = owned_containers(proc.pid)
+        remove_containers(left)  # a failing run must not leave them behind
+    assert rc == -signal.SIGTERM, proc.stderr.read()  # 143 in a shell: killed by SIGTERM
+    assert left == []
+    from srl_agent.evaluate.runner import load_finished
+
+    # Episodes cut short by the shutdown are recorded as infrastructure errors, which a rerun retries.
+    finished = sum(e.error is None for e in load_finished(out / "episodes.jsonl").values())
+    rerun = subprocess.run(argv, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["resolved_instances"] == report["total_instances"] == 2
+    assert report["run"]["instances_run"] == 2 - finished  # what finished before SIGTERM was not redone

@@ -82,9 +82,11 @@ def _gc(args: argparse.Namespace) -> int:
 
 def _shell(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError
+    from srl_agent.sandbox.cleanup import install_signal_handlers
     from srl_agent.sandbox.config import DEFAULT_IMAGE, SandboxConfig
     from srl_agent.sandbox.hosts import start_sandbox
 
+    install_signal_handlers()
     if bool(args.bench) != bool(args.instance_id):
         raise UserError("a task shell needs both --bench BENCH and INSTANCE_ID (or neither, for a bare sandbox)")
     config = SandboxConfig(image=args.image or DEFAULT_IMAGE, network_mode=args.network)

@@ -143,6 +143,9 @@ def _eval(args: argparse.Namespace) -> int:
     mode = check_flags(args, defaults)
     if mode == "regrade":
         return _regrade(args)
+    from srl_agent.sandbox.cleanup import install_signal_handlers
+
+    install_signal_handlers()  # sandboxes open in worker threads, which cannot install the SIGTERM handler
     if args.policy == "expert" and not args.trajectories:
         raise UserError("--policy expert needs --trajectories FILE (e.g. trajectories/swe_mini.jsonl with --split train)")
     if (args.workers is not None and args.workers < 1) or args.max_turns < 1 or args.max_format_errors < 1:

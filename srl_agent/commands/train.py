@@ -71,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.config, args.overrides, method=args.method, model=args.model, steps=args.steps,
                          init_from=args.init_from)
     if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories
+        from srl_agent.sandbox.cleanup import install_signal_handlers
         from srl_agent.train.rlvr_loop import train_rlvr
 
+        install_signal_handlers()  # sandboxes open in worker threads, which cannot install the SIGTERM handler
         if args.eval_bench:
             from srl_agent.train.leaks import check_tasks_no_leak
 

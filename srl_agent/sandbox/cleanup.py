@@ -1,5 +1,11 @@
 """Sandboxes are always released: on close, at interpreter exit (atexit), and on SIGTERM/SIGHUP.
 
+Signal handlers can only be set from the main thread, and sandboxes are usually opened in worker threads (eval's
+episodes), so every command that opens sandboxes calls `install_signal_handlers()` first, from the main thread.
+On SIGTERM/SIGHUP the handler stops new sandboxes, waits for those being created in other threads, closes every live
+one, removes any container of this process that was created but not yet tracked, and then dies of the same signal
+(exit status 143 for SIGTERM), so callers see "killed by signal" as usual.
+
 Ctrl-C needs nothing here: Python turns it into KeyboardInterrupt, which unwinds `with` blocks and then reaches atexit.
 SIGKILL cannot be caught: the owner labels below let `srl-agent env gc` find what a killed run left behind.
 """
@@ -12,7 +18,12 @@ import os
 import signal
 import socket
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from srl_agent.sandbox.base import SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +31,14 @@ LABEL = "srl-agent.sandbox"
 OWNER_LABEL = "srl-agent.owner"  # "<host>:<pid>:<process start time>" (start time guards against pid reuse)
 
 _live: dict[int, Any] = {}
-_lock = threading.Lock()
-_installed = False
+_lock = threading.RLock()  # re-entrant: the signal handler may interrupt the main thread inside register()
+_opening = threading.Condition(_lock)
+_opening_threads: dict[int, int] = {}  # thread id -> sandboxes it is creating right now
+_atexit_installed = False
+_signals_installed = False
+_stopping = False
 _previous: dict[int, Any] = {}
+OPENING_WAIT_S = 15.0  # on SIGTERM: how long to wait for sandboxes being created in other threads
 
 
 def _start_time(pid: int) -> str:
@@ -55,6 +71,24 @@ def owner_is_alive(label: str) -> bool | None:
     return start == "?" or _start_time(pid) in (start, "?")
 
 
+@contextmanager
+def opening() -> Iterator[None]:
+    """Wrap the creation of a sandbox's container, so a SIGTERM handler can wait for it and then remove it."""
+    me = threading.get_ident()
+    with _lock:
+        if _stopping:
+            raise SandboxError("the process is stopping on a signal: no new sandbox")
+        _opening_threads[me] = _opening_threads.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _opening:
+            _opening_threads[me] -= 1
+            if not _opening_threads[me]:
+                del _opening_threads[me]
+            _opening.notify_all()
+
+
 def register(sandbox: Any) -> None:
     """Track a live sandbox (anything with close()) so it is closed at exit or on SIGTERM/SIGHUP."""
     with _lock:
@@ -77,8 +111,32 @@ def close_all() -> None:
             log.exception("could not close sandbox %r at exit; `srl-agent env gc` will remove it", sb)
 
 
+def _remove_own_containers() -> None:
+    """Containers labelled with this process as owner that no sandbox tracks (created, then the signal came)."""
+    import sys
+
+    # The client the sandboxes use, if any (not docker_client(): the interrupted thread may hold its lock).
+    client = getattr(sys.modules.get("srl_agent.sandbox.docker"), "_client", None)
+    if client is None:
+        return  # this process never talked to Docker
+    try:
+        for c in client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_label()}"}):
+            c.remove(force=True)
+    except Exception as e:  # the engine went away: gc is the fallback
+        log.warning("could not sweep this process's sandbox containers (%s); `srl-agent env gc` removes them", e)
+
+
 def _handler(signum: int, frame: Any) -> None:
+    global _stopping
+    with _lock:
+        _stopping = True  # opening() refuses new sandboxes from here on
+    me = threading.get_ident()
+    deadline = time.monotonic() + OPENING_WAIT_S
+    with _opening:  # containers being created in other threads: wait until they are tracked, then close them too
+        while any(t != me for t in _opening_threads) and time.monotonic() < deadline:
+            _opening.wait(0.1)
     close_all()
+    _remove_own_containers()
     prev = _previous.get(signum)
     if callable(prev):
         prev(signum, frame)
@@ -89,13 +147,29 @@ def _handler(signum: int, frame: Any) -> None:
 
 
 def _install() -> None:
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    atexit.register(close_all)
+    """atexit always; the signal handlers too when called from the main thread (library use without a command)."""
+    global _atexit_installed
+    with _lock:
+        if not _atexit_installed:
+            _atexit_installed = True
+            atexit.register(close_all)
+    if threading.current_thread() is threading.main_thread():
+        install_signal_handlers()
+
+
+def install_signal_handlers() -> None:
+    """Close every sandbox on SIGTERM/SIGHUP. Call it from the main thread at the start of each command that opens
+    sandboxes (eval, train --method rlvr, record, env shell): sandboxes opened in worker threads cannot install it."""
+    global _signals_installed, _atexit_installed
     if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be set from the main thread; atexit still covers normal exits
+        raise RuntimeError("install_signal_handlers() must be called from the main thread (at the command's start)")
+    with _lock:
+        if _signals_installed:
+            return
+        _signals_installed = True
+        if not _atexit_installed:
+            _atexit_installed = True
+            atexit.register(close_all)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         prev = signal.getsignal(sig)
         if prev is signal.SIG_IGN or prev is None:

@@ -121,26 +121,27 @@ class DockerSandbox:
         self.container = None
         labels = {**dict(c.labels), cleanup.LABEL: "1", cleanup.OWNER_LABEL: cleanup.owner_label()}
         try:
-            self.container = self._client.containers.run(
-                c.image,
-                ["sleep", "infinity"],
-                detach=True,
-                init=True,
-                labels=labels,
-                environment=c.environment(),
-                working_dir=c.workdir,
-                network_mode=c.network_mode,
-                mem_limit=c.mem_limit,
-                memswap_limit=c.mem_limit,
-                nano_cpus=int(c.cpus * 1e9),
-                pids_limit=c.pids_limit,
-                cap_drop=["ALL"],
-                cap_add=list(c.cap_add) or None,
-                security_opt=["no-new-privileges"],
-                privileged=False,
-                hostname="sandbox",
-            )
-            cleanup.register(self)
+            with cleanup.opening():  # a SIGTERM handler waits for this container and removes it
+                self.container = self._client.containers.run(
+                    c.image,
+                    ["sleep", "infinity"],
+                    detach=True,
+                    init=True,
+                    labels=labels,
+                    environment=c.environment(),
+                    working_dir=c.workdir,
+                    network_mode=c.network_mode,
+                    mem_limit=c.mem_limit,
+                    memswap_limit=c.mem_limit,
+                    nano_cpus=int(c.cpus * 1e9),
+                    pids_limit=c.pids_limit,
+                    cap_drop=["ALL"],
+                    cap_add=list(c.cap_add) or None,
+                    security_opt=["no-new-privileges"],
+                    privileged=False,
+                    hostname="sandbox",
+                )
+                cleanup.register(self)
             self._session = ShellSession(
                 lambda: _ExecTransport(self._client.api, self.container.id),
                 c.output_limit,
