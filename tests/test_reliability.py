@@ -139,3 +139,39 @@ def test_sigterm_to_eval_removes_every_container_and_the_rerun_resumes(images, t
     report = json.loads((out / "report.json").read_text())
     assert report["resolved_instances"] == report["total_instances"] == 2
     assert report["run"]["instances_run"] == 2 - finished  # what finished before SIGTERM was not redone
+
+
+# -- 2. background processes do not outlive their command -------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_fork_bomb_then_echo_ok():
+    """Before: the bomb returned at once (exit 0), no timeout fired, and it kept every pid of the sandbox: later
+    commands filled with `fork: retry` and one `ps` took 18 s."""
+    from _docker_env import base_image
+
+    from srl_agent.sandbox.config import SandboxConfig
+    from srl_agent.sandbox.docker import DockerSandbox
+
+    with DockerSandbox(SandboxConfig(image=base_image(), pids_limit=128, interrupt_grace_s=0.5)) as sb:
+        bomb = sb.run(":(){ :|:& };:", timeout=30)
+        assert bomb.exit_code == 0 and "processes do not outlive their command" in bomb.output  # the observation says
+        t0 = time.monotonic()
+        ok = sb.run("echo ok", timeout=10)
+        assert ok.output == "ok\n" and ok.exit_code == 0 and time.monotonic() - t0 < 5
+        escaped = sb.run("setsid sleep 300 & (sleep 301 &); nohup sleep 302 >/dev/null 2>&1 & echo started", timeout=10)
+        assert escaped.output.startswith("started\n") and "3 background process(es)" in escaped.output
+        ps = sb.run("ps -e -o comm= | sort | uniq -c", timeout=10).output.split()
+        assert ps.count("sleep") == 1 and ps.count("bash") == 1  # the container's own sleep and the shell, no more
+
+
+def test_local_sandbox_kills_background_jobs():
+    """The (unsafe, development-only) local sandbox kills its shell's children and process group after each command."""
+    from srl_agent.sandbox.local import LocalSandbox
+
+    with LocalSandbox() as sb:
+        r = sb.run("sleep 300 & echo $! > pid; echo started")
+        assert r.output.startswith("started\n") and "1 background process(es)" in r.output
+        pid = int(sb.read_file("pid"))
+        wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
+                 5, "the background sleep to die")

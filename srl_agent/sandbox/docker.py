@@ -91,7 +91,7 @@ class _ExecTransport:
 
         if not self.pid:
             return True
-        argv = ["bash", "-c", SIGNAL_GROUP_SCRIPT, "_", sig, str(self.pid), str(self.pid if spare_shell else 0)]
+        argv = ["bash", "-c", SIGNAL_GROUP_SCRIPT, "_", sig, str(self.pid), str(self.pid if spare_shell else 0), "1"]
         try:
             eid = self.api.exec_create(self.container_id, argv)["Id"]
             self.api.exec_start(eid)
@@ -148,6 +148,7 @@ class DockerSandbox:
                 c.interrupt_grace_s,
                 c.start_timeout_s,
                 hard_reset=self._restart_container,
+                reap_all=True,  # a container: every process a command leaves behind is killed (shell.py)
             )
         except docker.errors.ImageNotFound:
             self.close()

@@ -9,9 +9,16 @@ One bash process reads commands from its stdin and writes stdout+stderr to one s
 - `__srl_run` evals it in the current shell (a function, not a subshell), so `cd` and `export` persist like a terminal.
   Caveat: a bare `declare`/`local` in the command is function-local.
 - stdin is /dev/null, so a command that reads stdin gets EOF instead of eating the protocol.
-- The marker carries a fresh random nonce (a command cannot print it by accident) and the exit code. Output before the
-  marker is the command's output; anything a background job prints later lands in the next command's output, as in a
-  terminal.
+- The marker carries a fresh random nonce (a command cannot print it by accident), the exit code and how many
+  background processes were killed. Output before the marker is the command's output.
+
+Background processes do not outlive their command (docs/reliability.md). `cmd &` returns at once, so no timeout
+would ever stop it: a fork bomb `:(){ :|:& };:` "succeeds" in 0 s and then holds every pid and CPU of the sandbox.
+So after each command, before its marker, the shell itself freezes (SIGSTOP, so nothing can fork while it is being
+killed) and then kills every process the command left behind: its process group and, in a container, every process
+that is not the container's own (init and its `sleep`, session 1) or another `docker exec` root. It uses builtins only,
+so it works with the pids limit exhausted. The output then says how many were killed; if some could not be stopped,
+every process is killed by restarting the container (files kept), and the output says so.
 
 Kill semantics on timeout (the shell is the leader of its own process group; plain `cmd &` jobs stay in it but ignore
 SIGINT, as in any non-interactive shell):
@@ -31,39 +38,94 @@ from typing import Protocol
 
 from srl_agent.sandbox.base import CommandResult, SandboxError
 
-# Sent once to a fresh bash. `exec 2>&1` merges stderr into the single stream. The INT trap only returns when it
-# fires inside a function (FUNCNAME is set), i.e. while `__srl_run` runs a command. It is set again before every
-# command: after a trap `return`s while bash waits for a foreground child, bash 5.2 stops running that trap for
-# shell-level loops until it is re-set.
+# Freeze-then-kill sweep over /proc (bash builtins only: it must work with the pids limit exhausted or PATH broken).
+# $1 pgid (the shell's pid: its group and its children), $2 pid to spare (0: none), $3 1 = also every process of the sandbox that is not the container's own
+# (session 1: init and its sleep) nor a `docker exec` root (parent pid 0). Sets __srl_n to the number of processes
+# killed, or -1 (returns 1) when some survive. Stopped processes cannot fork, so a fork bomb cannot refill what is
+# being killed: the freeze passes end when no candidate is running, and a single kill pass then takes them all.
+SWEEP_FN = r"""
+__srl_each() {  # $1 STOP|KILL|CONT on the candidates (CONT: on the others); $2 pgid (= the shell's pid), $3 spare, $4 all
+  local f line pid
+  __srl_found=0 __srl_running=0
+  for f in /proc/[0-9]*/stat; do
+    builtin read -r line 2>/dev/null < "$f" || continue
+    pid=${f#/proc/}; pid=${pid%/stat}
+    [[ $pid == "$$" ]] && continue
+    builtin set -- "$1" "$2" "$3" "$4" ${line##*) }  # $5 state, $6 ppid, $7 pgrp, $8 session
+    if [[ $pid != "$3" && ( $7 == "$2" || $6 == "$2" || ( $4 == 1 && $pid != 1 && $8 != 1 && $6 != 0 ) ) ]]; then
+      [[ $1 == CONT || $5 == [ZX] ]] && continue
+      __srl_found=$((__srl_found + 1))
+      if [[ $1 == STOP ]]; then
+        [[ $5 == [Tt] ]] || { builtin kill -s STOP "$pid" 2>/dev/null; __srl_running=1; }
+      else
+        builtin kill -s KILL "$pid" 2>/dev/null; builtin kill -s CONT "$pid" 2>/dev/null
+      fi
+    elif [[ $1 == CONT && $5 == T ]]; then
+      builtin kill -s CONT "$pid" 2>/dev/null
+    fi
+  done
+}
+__srl_left() {  # cheap check after a command (the full scan reads every /proc/PID/stat: ~0.2 ms each)
+  local kids
+  if [[ $__srl_all == 1 ]]; then  # a container: anything beyond init, its sleep and this shell?
+    kids=(/proc/[0-9]*); (( ${#kids[@]} > 3 ))
+  elif [[ -r /proc/$$/task/$$/children ]]; then  # the local sandbox: does the shell have children?
+    builtin read -r kids 2>/dev/null < /proc/$$/task/$$/children; [[ -n $kids ]]
+  fi
+}
+__srl_sweep() {
+  local pass
+  __srl_n=0
+  for pass in {1..60}; do
+    __srl_each STOP "$@"
+    [[ $__srl_found == 0 ]] && return 0  # the common case: nothing was left behind
+    [[ $__srl_running == 0 ]] && break
+    # In a container: freeze every process at once (kill(-1) reaches all but us and init, and a fork racing it is
+    # restarted by the kernel); what is not a candidate is woken again below.
+    [[ $pass == 1 && $3 == 1 ]] && builtin kill -s STOP -1 2>/dev/null
+  done
+  for pass in {1..10}; do
+    __srl_each KILL "$@"
+    [[ $pass == 1 ]] && __srl_n=$__srl_found
+    [[ $__srl_found == 0 ]] && break
+  done
+  [[ $3 == 1 ]] && __srl_each CONT "$@"
+  [[ $__srl_found == 0 ]] && return 0
+  __srl_n=-1
+  return 1
+}
+"""
+
+# Sent once to a fresh bash (after `__srl_all=0|1`). `exec 2>&1` merges stderr into the single stream. The INT trap
+# only returns when it fires inside a function (FUNCNAME is set), i.e. while `__srl_run` runs a command. It is set
+# again before every command: after a trap `return`s while bash waits for a foreground child, bash 5.2 stops running
+# that trap for shell-level loops until it is re-set. `__srl_end` sweeps what the command left behind and prints the
+# marker.
 BOOTSTRAP = (
     "exec 2>&1\n"
     "__srl_trap() { trap '[ -n \"${FUNCNAME[0]-}\" ] && return 130' INT; }\n"
     '__srl_run() { __srl_trap; eval "$1"; }\n'
+    + SWEEP_FN
+    + "__srl_end() { local rc=$1; builtin disown -a; __srl_n=0; __srl_left && __srl_sweep $$ $$ $__srl_all;"
+    " builtin printf '__SRL_%s_%s_%s__\\n' \"$2\" \"$rc\" \"$__srl_n\"; }\n"
     "printf '__SRL_READY_%s__\\n' \"$$\"\n"
 )
 
 # Runs outside the shell (a separate bash) to signal the shell's process group. $1 signal, $2 pgid, $3 pid to spare
-# (0 for none). SIGINT goes to the whole group at once with kill(-pgid): bash must see its SIGINT while the foreground
-# child dies of the same SIGINT, else it treats the child's death as handled and runs the next command of the list.
-# SIGKILL sweeps /proc until no member is left (a fork bomb refills the group while it is being killed) and exits 1
-# if members survive 20 sweeps. Only builtins: it must work with the pids limit exhausted or PATH broken.
-SIGNAL_GROUP_SCRIPT = r"""
-sig=$1 pg=$2 spare=$3
+# (0 for none), $4 1 = every process of the sandbox (see SWEEP_FN). SIGINT goes to the whole group at once with
+# kill(-pgid): bash must see its SIGINT while the foreground child dies of the same SIGINT, else it treats the
+# child's death as handled and runs the next command of the list. KILL freezes and kills (SWEEP_FN) and exits 1 if
+# members survive.
+SIGNAL_GROUP_SCRIPT = SWEEP_FN + r"""
+sig=$1 pg=$2 spare=$3 all=${4:-0}
 if [ "$sig" = INT ]; then kill -s INT -- "-$pg" 2>/dev/null; exit 0; fi
-for pass in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-  found=0
-  for f in /proc/[0-9]*/stat; do
-    read -r line < "$f" 2>/dev/null || continue
-    rest=${line##*) }; set -- $rest; pid=${f#/proc/}; pid=${pid%/stat}
-    if [ "$3" = "$pg" ] && [ "$pid" != "$spare" ] && [ "$pid" != "$$" ]; then kill -s "$sig" "$pid" 2>/dev/null; found=1; fi
-  done
-  [ $found = 0 ] && exit 0
-done
-exit 1
+__srl_sweep "$pg" "$spare" "$all"
 """
 
 _READY = re.compile(rb"__SRL_READY_(\d+)__\n")
 RESTART_NOTE = "[sandbox: the shell was restarted ({why}); working directory and environment variables were reset]"
+REAPED_NOTE = ("[sandbox: {n} background process(es) this command left running were killed: processes do not outlive"
+               " their command]")
 RESET_NOTE = (
     "[sandbox: processes could not be stopped, so every process was killed and the shell restarted; files are kept,"
     " working directory and environment variables were reset]"
@@ -98,6 +160,7 @@ class OutputCollector:
         self.total = 0
         self.pending = bytearray()  # not yet known to be output (may hold the start of the marker)
         self.exit_code: int | None = None
+        self.reaped = 0  # background processes the shell killed after the command; -1: some could not be killed
         self.done = False
         self.leftover = b""
 
@@ -117,8 +180,9 @@ class OutputCollector:
         if end < 0:
             return  # the exit code has not fully arrived
         self._keep(self.pending[:i])
-        code = bytes(self.pending[i + len(self.prefix) : end])
+        code, _, reaped = bytes(self.pending[i + len(self.prefix) : end]).partition(b"_")
         self.exit_code = int(code) if code.isdigit() else None
+        self.reaped = int(reaped) if reaped.lstrip(b"-").isdigit() else 0
         self.leftover = bytes(self.pending[end + 3 :])
         self.pending.clear()
         self.done = True
@@ -171,8 +235,10 @@ class ShellSession:
     """Drives a Transport with the marker protocol. `start()` returns a new Transport (a fresh shell); `hard_reset()`
     (optional) kills every process of the sandbox when signals cannot (Docker: restart the container)."""
 
-    def __init__(self, start, output_limit: int, grace_s: float, start_timeout_s: float, hard_reset=None) -> None:
+    def __init__(self, start, output_limit: int, grace_s: float, start_timeout_s: float, hard_reset=None,
+                 reap_all: bool = False) -> None:
         self._start = start
+        self.reap_all = reap_all  # sweep every process of the sandbox after a command, not only the shell's group
         self._hard_reset = hard_reset
         self.output_limit = output_limit
         self.grace_s = grace_s
@@ -183,7 +249,7 @@ class ShellSession:
 
     def _spawn(self) -> Transport:
         t: Transport = self._start()
-        t.send(BOOTSTRAP.encode())
+        t.send(f"__srl_all={int(self.reap_all)}\n".encode() + BOOTSTRAP.encode())
         buf = bytearray()
         deadline = time.monotonic() + self.start_timeout_s
         while not (m := _READY.search(buf)):
@@ -224,7 +290,7 @@ class ShellSession:
         t0 = time.monotonic()
         nonce = secrets.token_hex(8)
         line = b"__srl_run " + ansi_c_quote(command)
-        line += b" </dev/null; printf '__SRL_%s_%%s__\\n' \"$?\"\n" % nonce.encode()
+        line += b' </dev/null; __srl_end "$?" %s\n' % nonce.encode()
         col = OutputCollector(b"__SRL_" + nonce.encode() + b"_", self.output_limit)
         if self._busy:  # e.g. KeyboardInterrupt mid-command: its process and output would leak into this one
             col.feed(self.restart("the previous command was abandoned").encode() + b"\n")
@@ -250,6 +316,10 @@ class ShellSession:
                     col.flush_pending()
                     notes.append(self.reset())
                     status = "reset"
+        if status == "done" and col.reaped > 0:
+            notes.append(REAPED_NOTE.format(n=col.reaped))
+        elif status == "done" and col.reaped < 0:
+            notes.append(self.reset())
         if status in ("eof", "hung"):
             col.flush_pending()
             why = "it exited" if status == "eof" else "it did not respond to SIGINT/SIGKILL"
