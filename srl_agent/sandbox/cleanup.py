@@ -34,6 +34,7 @@ _live: dict[int, Any] = {}
 _lock = threading.RLock()  # re-entrant: the signal handler may interrupt the main thread inside register()
 _opening = threading.Condition(_lock)
 _opening_threads: dict[int, int] = {}  # thread id -> sandboxes it is creating right now
+_clients: dict[int, Any] = {}  # the Docker daemons this process created sandboxes on (a pool may have several)
 _atexit_installed = False
 _signals_installed = False
 _stopping = False
@@ -72,12 +73,15 @@ def owner_is_alive(label: str) -> bool | None:
 
 
 @contextmanager
-def opening() -> Iterator[None]:
-    """Wrap the creation of a sandbox's container, so a SIGTERM handler can wait for it and then remove it."""
+def opening(client: Any = None) -> Iterator[None]:
+    """Wrap the creation of a sandbox's container on `client`'s daemon, so a SIGTERM handler can wait for it and then
+    remove it."""
     me = threading.get_ident()
     with _lock:
         if _stopping:
             raise SandboxError("the process is stopping on a signal: no new sandbox")
+        if client is not None:
+            _clients[id(client)] = client
         _opening_threads[me] = _opening_threads.get(me, 0) + 1
     try:
         yield
@@ -112,18 +116,16 @@ def close_all() -> None:
 
 
 def _remove_own_containers() -> None:
-    """Containers labelled with this process as owner that no sandbox tracks (created, then the signal came)."""
-    import sys
-
-    # The client the sandboxes use, if any (not docker_client(): the interrupted thread may hold its lock).
-    client = getattr(sys.modules.get("srl_agent.sandbox.docker"), "_client", None)
-    if client is None:
-        return  # this process never talked to Docker
-    try:
-        for c in client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_label()}"}):
-            c.remove(force=True)
-    except Exception as e:  # the engine went away: gc is the fallback
-        log.warning("could not sweep this process's sandbox containers (%s); `srl-agent env gc` removes them", e)
+    """Containers labelled with this process as owner that no sandbox tracks (created, then the signal came), on
+    every daemon this process created sandboxes on."""
+    with _lock:
+        clients = list(_clients.values())
+    for client in clients:
+        try:
+            for c in client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_label()}"}):
+                c.remove(force=True)
+        except Exception as e:  # the engine went away: gc is the fallback
+            log.warning("could not sweep this process's sandbox containers (%s); `srl-agent env gc` removes them", e)
 
 
 def _handler(signum: int, frame: Any) -> None:

@@ -121,7 +121,7 @@ class DockerSandbox:
         self.container = None
         labels = {**dict(c.labels), cleanup.LABEL: "1", cleanup.OWNER_LABEL: cleanup.owner_label()}
         try:
-            with cleanup.opening():  # a SIGTERM handler waits for this container and removes it
+            with cleanup.opening(self._client):  # a SIGTERM handler waits for this container, removes it
                 self.container = self._client.containers.run(
                     c.image,
                     ["sleep", "infinity"],
