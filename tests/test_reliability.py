@@ -175,3 +175,128 @@ def test_local_sandbox_kills_background_jobs():
         pid = int(sb.read_file("pid"))
         wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
                  5, "the background sleep to die")
+
+
+# -- 4. every bad input: exit 2, one line, no traceback, no output written ----------------------------------------
+
+# {d}: a scratch directory holding bin.jsonl (random bytes), empty.jsonl, existing.txt, bad.toml (invalid TOML),
+# bin.toml, torn.json (cut mid-object), nums.json (JSON that is no trajectory), emptydir/. {o}: where outputs would go
+# (each case asserts it stays empty). T: the shipped expert trajectories.
+T = "trajectories/swe_mini.jsonl"
+BAD_INPUTS = {
+    "convert a binary file": "data convert {d}/bin.jsonl -o {o}/a.jsonl",
+    "convert an empty file": "data convert {d}/empty.jsonl -o {o}/b.jsonl",
+    "convert a missing file": "data convert {d}/missing.jsonl -o {o}/c.jsonl",
+    "convert to a .txt": f"data convert {T} -o {{o}}/d.txt",
+    "convert to a directory": f"data convert {T} -o {{d}}/emptydir.jsonl/",
+    "convert under a file": f"data convert {T} -o {{d}}/existing.txt/e.jsonl",
+    "stats of a binary .jsonl": "data stats {d}/bin.jsonl",
+    "stats of a binary .traj": "data stats {d}/bin.traj",
+    "stats with an unknown format": f"data stats --format nosuch {T}",
+    "negative history": f"data convert --history -5 {T} -o {{o}}/f.jsonl",
+    "convert an empty directory": "data convert {d}/emptydir -o {o}/g.jsonl",
+    "a truncated .json": "data stats {d}/torn.json",
+    "JSON that is no trajectory": "data stats {d}/nums.json",
+    "a missing tokenizer": f"data convert {T} -o {{o}}/h.jsonl --tokenizer {{d}}/no-tokenizer --max-prompt-tokens 10",
+    "eval --output is a file": "eval --policy gold --output {d}/existing.txt",
+    "eval an unknown bench": "eval --policy gold --bench nosuch --output {o}/e1",
+    "eval expert without trajectories": "eval --policy expert --output {o}/e2",
+    "eval --workers 0": "eval --policy gold --workers 0 --output {o}/e3",
+    "eval a missing model": "eval --model {d}/no-model --output {o}/e4",
+    "regrade a missing directory": "eval --regrade-logs {d}/no-logs --output {o}/e5",
+    "eval an unknown instance": "eval --policy gold --instances nosuch --output {o}/e6",
+    "eval a binary bench file": "eval --policy gold --bench {d}/bin.jsonl --output {o}/e7",
+    "eval an empty bench file": "eval --policy gold --bench {d}/empty.jsonl --output {o}/e8",
+    "eval an unknown split": "eval --policy gold --split nosuch --output {o}/e9",
+    "eval expert from a binary file": "eval --policy expert --trajectories {d}/bin.jsonl --output {o}/e10",
+    "train lr=abc": "train --output {o}/t1 lr=abc",
+    "train an unknown key": "train --output {o}/t2 nosuchkey=1",
+    "train a missing config": "train --output {o}/t3 --config {d}/missing.toml",
+    "train an invalid TOML": "train --output {o}/t4 --config {d}/bad.toml",
+    "train a binary config": "train --output {o}/t5 --config {d}/bin.toml",
+    "train missing trajectories": "train --output {o}/t6 --trajectories {d}/missing.jsonl",
+    "train --resume without checkpoints": "train --output {o}/t7 --resume --model tiny",
+    "train --output is a file": "train --output {d}/existing.txt --model tiny",
+    "train a missing model": "train --output {o}/t8 --model {d}/no-model",
+    "train on an empty file": "train --output {o}/t9 --model tiny --trajectories {d}/empty.jsonl",
+    "train on a binary file": "train --output {o}/t10 --model tiny --trajectories {d}/bin.jsonl",
+    "train --init-from nothing": "train --output {o}/t11 --init-from {d}/no-run",
+    "a task shell without an id": "env shell --bench swe-mini",
+    "a task shell of an unknown id": "env shell nosuch --bench swe-mini",
+    "mine a missing repository": "env mine --repo {d}/no-repo --output {o}/m1",
+    "replay a missing file": "replay {d}/missing.jsonl",
+    "replay a binary file": "replay {d}/bin.jsonl",
+    "replay an empty file": "replay {d}/empty.jsonl",
+}
+
+# Runs every case through the real entry point (srl_agent.cli.main) in one process, so imports are paid once (one
+# process per case costs ~1 s each); an exception escaping main() is what the console script prints as a traceback.
+DRIVER = r"""
+import contextlib, io, json, sys, traceback
+from srl_agent.cli import main
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:
+            rc = e.code
+        except BaseException:
+            rc = "traceback"
+            err.write(traceback.format_exc())
+    results[name] = [rc, out.getvalue(), err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+def bad_input_files(d: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    blob = bytes(rng.randrange(256) for _ in range(3000)) + b"\xff\xfe\x00"
+    for name in ("bin.jsonl", "bin.traj", "bin.toml"):
+        (d / name).write_bytes(blob)
+    (d / "empty.jsonl").write_bytes(b"")
+    (d / "existing.txt").write_text("hi\n")
+    (d / "bad.toml").write_text("lr = [\n")
+    (d / "torn.json").write_text('{"a": 1\n')
+    (d / "nums.json").write_text("[1, 2, 3]\n")
+    (d / "emptydir").mkdir()
+    (d / "emptydir.jsonl").mkdir()
+
+
+def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path):
+    """Before: 16 of the first 20 were tracebacks or several lines (binary and empty files, --output on a file, ...)."""
+    d, o = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    o.mkdir()
+    bad_input_files(d)
+    cases = {name: line.format(d=d, o=o).split() for name, line in BAD_INPUTS.items()}
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cases)], cwd=REPO, env=cli_env(),
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.splitlines()[-1])
+    failures = []
+    for name, (rc, out, err) in results.items():
+        lines = err.strip().splitlines()
+        if rc != 2 or len(lines) != 1 or out.strip() or "Traceback" in err:
+            failures.append(f"{name}: exit {rc}, {len(lines)} stderr line(s), stdout {out[:80]!r}: {err[-300:]!r}")
+        elif not lines[0].startswith("srl-agent "):
+            failures.append(f"{name}: {lines[0]!r} does not name the command")
+    assert not failures, "\n".join(failures)
+    assert [p for p in o.rglob("*") if not p.is_dir()] == [], "a failed command wrote output"
+    assert len(results) == len(BAD_INPUTS) >= 40
+
+
+def test_bad_input_through_the_console_script(tmp_path):
+    """The same contract from the installed entry point, as users run it (a separate process per case)."""
+    bad_input_files(tmp_path)
+    argvs = [["data", "convert", str(tmp_path / "bin.jsonl"), "-o", str(tmp_path / "x.jsonl")],
+             ["eval", "--policy", "gold", "--output", str(tmp_path / "existing.txt")]]
+    procs = [subprocess.Popen(cli(*a), cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for a in argvs]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and not out and "Traceback" not in err, err
+    assert not (tmp_path / "x.jsonl").exists()

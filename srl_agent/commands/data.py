@@ -124,14 +124,16 @@ def run_convert(args: argparse.Namespace) -> int:
     result = _reader(args)
     report = ConvertReport()
     trajectories = tqdm(result, desc="trajectories", unit="traj", disable=None, file=sys.stderr)
-    write_instances(build_instances(trajectories, config, report), args.output)
+    written = write_instances(build_instances(trajectories, config, report), args.output)
     _report_skips(result)
-    for line in report.lines() + [f"records skipped ({r}): {n}" for r, n in sorted(result.skipped.items())]:
+    counts = report.lines() + [f"records skipped ({r}): {n}" for r, n in sorted(result.skipped.items())]
+    if written == 0:
+        from srl_agent.errors import UserError
+
+        raise UserError(f"no instances from {' '.join(args.inputs)}, nothing written ({'; '.join(counts)})")
+    for line in counts:
         print(line)
     print(f"wrote {args.output}")
-    if report.instances == 0:
-        print("error: no instances written (see the drop counts above)", file=sys.stderr)
-        return 1
     return 0
 
 

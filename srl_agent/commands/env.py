@@ -168,9 +168,13 @@ def _register_mine(group) -> None:
 
 def _mine(args: argparse.Namespace) -> int:
     import shlex
+    import subprocess
 
     from srl_agent.env.mine import MineConfig, mine
+    from srl_agent.errors import UserError
 
+    if subprocess.run(["git", "-C", args.repo, "rev-parse", "--git-dir"], capture_output=True).returncode != 0:
+        raise UserError(f"--repo {args.repo}: not a git repository (pass the path of a local clone)")
     setup = list(args.setup)
     if args.test_dep:
         setup.insert(0, "pip install -q " + " ".join(shlex.quote(p) for p in args.test_dep))

@@ -137,7 +137,9 @@ _MODE_FLAG = {"model": "--model", "predictions": "--predictions", "regrade": "--
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from srl_agent.errors import UserError
+    from srl_agent.errors import UserError, output_dir
+
+    output_dir(args.output)
 
     defaults = {dest: args._parser.get_default(dest) for dest in _ONLY_FOR}
     mode = check_flags(args, defaults)
@@ -293,7 +295,7 @@ def _context(policy, args: argparse.Namespace) -> int:
 
 def _regrade(args: argparse.Namespace) -> int:
     from srl_agent.env.benches import load_bench
-    from srl_agent.errors import UserError
+    from srl_agent.errors import UserError, output_dir
     from srl_agent.evaluate.predictions import read_predictions
     from srl_agent.evaluate.regrade import regrade_logs, summary
 
@@ -302,7 +304,7 @@ def _regrade(args: argparse.Namespace) -> int:
         raise UserError(f"--regrade-logs {root}: not a directory")
     tasks = load_bench(args.bench, args.split or "all", runnable=False)  # grading a log needs only the test lists
     predictions = read_predictions(args.predictions) if args.predictions else None
-    output = Path(args.output)
+    output = output_dir(args.output)
     output.mkdir(parents=True, exist_ok=True)
     results = regrade_logs(root, tasks, output, harness=args.harness, predictions=predictions,
                            model_name=args.model_name)

@@ -45,7 +45,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srl_agent.errors import UserError
+    from srl_agent.errors import UserError, output_dir
     from srl_agent.train.config import DEFAULT_TRAJECTORIES, describe_fields, resolve_config
 
     rest = argparse.ArgumentParser(prog="srl-agent train", add_help=False)
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.output is None:
         raise UserError("--output DIR is required (the run directory)")
+    output_dir(args.output)
     if args.docker_hosts:
         args.overrides = [*args.overrides, f"docker_hosts={args.docker_hosts}"]
     cfg = resolve_config(args.config, args.overrides, method=args.method, model=args.model, steps=args.steps,

@@ -8,6 +8,7 @@ action; we keep every action, including the final submit, since each is a decisi
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -117,6 +118,8 @@ def token_counter(tokenizer_name: str) -> Callable[[list[dict[str, str]]], int]:
 
         tokenizer = tiny_tokenizer()
     else:
+        if tokenizer_name.startswith(("/", ".", "~")) and not Path(tokenizer_name).expanduser().is_dir():
+            raise UserError(f"--tokenizer {tokenizer_name}: no such directory (a local path is never looked up on the Hub)")
         try:
             from transformers import AutoTokenizer
         except ImportError as e:
@@ -162,17 +165,41 @@ def build_instances(
             yield inst
 
 
-def write_instances(instances: Iterable[SRLInstance], out: str | Path) -> None:
-    """Write JSONL or Parquet, by the file extension; both load with `datasets.load_dataset`."""
+def write_instances(instances: Iterable[SRLInstance], out: str | Path) -> int:
+    """Write JSONL or Parquet, by the file extension; both load with `datasets.load_dataset`. Returns the count.
+
+    The file appears only when complete and non-empty: rows go to a temporary name that is renamed at the end, and
+    an error (a bad input record) or zero instances leave no file behind."""
     path = Path(out)
     if path.suffix not in (".jsonl", ".parquet"):
         raise UserError(f"{path}: output must end in .jsonl or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".jsonl":
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; pass an output file name ending in .jsonl or .parquet")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path}: cannot create its directory ({e.strerror})") from None
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        count = _write_file(instances, tmp, path.suffix)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if count == 0:
+        tmp.unlink()
+    else:
+        os.replace(tmp, path)
+    return count
+
+
+def _write_file(instances: Iterable[SRLInstance], path: Path, suffix: str) -> int:
+    count = 0
+    if suffix == ".jsonl":
         with path.open("w", encoding="utf-8") as f:
             for inst in instances:
                 f.write(json.dumps(inst.to_row(), ensure_ascii=False) + "\n")
-        return
+                count += 1
+        return count
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -181,6 +208,7 @@ def write_instances(instances: Iterable[SRLInstance], out: str | Path) -> None:
     try:
         for inst in instances:
             batch.append(inst.to_row())
+            count += 1
             if len(batch) == 1024:
                 writer = _write_batch(writer, batch, path, pa, pq)
                 batch = []
@@ -189,6 +217,7 @@ def write_instances(instances: Iterable[SRLInstance], out: str | Path) -> None:
     finally:
         if writer is not None:
             writer.close()
+    return count
 
 
 _SCHEMA_FIELDS = [

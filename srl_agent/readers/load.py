@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srl_agent.jsonl import iter_jsonl
+from srl_agent.jsonl import iter_jsonl, not_utf8
 from srl_agent.trajectory import DataError, Origin, Trajectory
 
 FILE_SUFFIXES = (".jsonl", ".json", ".traj", ".parquet")
@@ -41,6 +41,9 @@ def _iter_json(path: Path) -> Iterator[tuple[Any, Origin]]:
     except json.JSONDecodeError as e:
         origin = Origin(str(path), line=e.lineno)
         yield DataError(origin, f"invalid JSON ({e.msg} at column {e.colno}); is the file truncated?"), origin
+        return
+    except UnicodeDecodeError as e:
+        yield DataError(Origin(str(path)), f"{not_utf8(e)}; expected JSON trajectories"), Origin(str(path))
         return
     # A list is either one trajectory (a message or event list) or a list of trajectory records.
     if isinstance(data, list) and detect(data) is None:

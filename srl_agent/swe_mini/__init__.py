@@ -26,7 +26,9 @@ def split_ids(split: Split) -> list[str]:
     if split == "all":
         return data["train"] + data["test"]
     if split not in ("train", "test"):
-        raise ValueError(f"unknown swe-mini split {split!r}: use train, test or all")
+        from srl_agent.errors import UserError
+
+        raise UserError(f"unknown swe-mini split {split!r}: use train, test or all")
     return list(data[split])
 
 

@@ -242,7 +242,12 @@ def resolve_config(config_file: str | Path | None = None, overrides: list[str] |
         path = Path(config_file)
         if not path.is_file():
             raise UserError(f"config file {path} does not exist")
-        values.update(_read_toml(path.read_text(encoding="utf-8"), str(path)))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"config file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                            "expected TOML like srl_agent/configs/srl.toml") from None
+        values.update(_read_toml(text, str(path)))
     values.update(parse_overrides(overrides or []))
     values.update({k: v for k, v in explicit.items() if v is not None})
     return TrainConfig(**values)

@@ -39,7 +39,7 @@ def _is_instance_file(path: Path) -> bool:
     """A JSONL written by `srl-agent data convert` (rows with prompt + expert_action) rather than trajectories."""
     if path.suffix != ".jsonl" or not path.is_file():
         return False
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8", errors="replace") as f:  # not text: not an instance file (the reader says why)
         first = next((line for line in f if line.strip()), "")
     try:
         row = json.loads(first)
