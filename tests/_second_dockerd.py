@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,20 @@ import pytest
 class SecondDaemon:
     root: Path
     proc: subprocess.Popen | None = None
-    log: list[str] = field(default_factory=list)
+    tls_port: int | None = None  # also listen on tcp://127.0.0.1:PORT with mutual TLS (certificates in root/tls)
 
     @property
     def url(self) -> str:
         return f"unix://{self.root}/sock"
+
+    @property
+    def tls_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tls_port}"
+
+    @property
+    def client_tls_dir(self) -> Path:
+        """ca.pem, cert.pem, key.pem for a client (docker's DOCKER_CERT_PATH layout)."""
+        return self.root / "tls" / "client"
 
     def start(self, timeout: float = 30.0) -> None:
         import docker
@@ -42,6 +52,10 @@ class SecondDaemon:
                            check=False)
         argv = ["dockerd", "--data-root", f"{r}/data", "--exec-root", f"{r}/exec", "--pidfile", f"{r}/pid",
                 "-H", self.url, "--bridge", "none", "--iptables=false", "--ip6tables=false"]
+        if self.tls_port:
+            t = r / "tls"
+            argv += ["-H", self.tls_url, "--tlsverify", f"--tlscacert={t}/ca.pem", f"--tlscert={t}/server-cert.pem",
+                     f"--tlskey={t}/server-key.pem"]
         with open(r / "dockerd.log", "ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -107,7 +121,34 @@ class SecondDaemon:
                     pass  # exited meanwhile
 
 
-def start_second_daemon() -> SecondDaemon:
+def _make_certificates(tls: Path) -> None:
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (openssl, ~1 s)."""
+    (tls / "client").mkdir(parents=True)
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=srl-agent-test-ca", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+                          ("client", "srl-agent-test", "extendedKeyUsage=clientAuth")):
+        # Key identifiers: Python's strict X.509 checks (VERIFY_X509_STRICT) refuse a leaf without them.
+        (tls / f"{name}.ext").write_text(f"{ext}\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}-key.pem", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", f"{name}-cert.pem", "-days", "2", "-extfile", f"{name}.ext")
+    shutil.copy(tls / "ca.pem", tls / "client" / "ca.pem")
+    shutil.copy(tls / "client-cert.pem", tls / "client" / "cert.pem")
+    shutil.copy(tls / "client-key.pem", tls / "client" / "key.pem")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_second_daemon(tls: bool = False) -> SecondDaemon:
     """Skips (fails in CI) where a second daemon cannot run: not root, or no dockerd binary."""
     why = None
     if os.geteuid() != 0:
@@ -121,6 +162,11 @@ def start_second_daemon() -> SecondDaemon:
     # A short path: unix socket paths are limited to 108 bytes.
     daemon = SecondDaemon(Path(tempfile.mkdtemp(prefix="srl-d2-", dir="/tmp")))
     try:
+        if tls:
+            if shutil.which("openssl") is None:
+                pytest.skip("no openssl binary to make the TLS certificates")
+            _make_certificates(daemon.root / "tls")
+            daemon.tls_port = _free_port()
         daemon.start()
     except BaseException:
         daemon.stop()

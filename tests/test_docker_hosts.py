@@ -71,7 +71,7 @@ def second():
     from _second_dockerd import start_second_daemon
 
     base_image()  # also skips (fails in CI) without the main daemon
-    daemon = start_second_daemon()
+    daemon = start_second_daemon(tls=True)
     yield daemon
     daemon.stop()
 
@@ -95,23 +95,31 @@ def _tiny_image(client, tag: str) -> None:
 
 
 @pytest.mark.docker
-def test_image_on_one_host_is_copied_and_one_on_none_fails_fast(second):
+def test_image_on_one_host_is_copied_over_tls_and_one_on_none_fails_fast(second, tmp_path):
     from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.hosts import HostPool
     from srl_agent.sandbox.image_transfer import How, ensure_on_hosts, has_image
 
-    main, other = docker_client(), second.client()
+    hosts_file = tmp_path / "hosts.toml"  # the second daemon over tcp:// with mutual TLS, from a hosts file
+    hosts_file.write_text(f'[[host]]\nurl = "{second.tls_url}"\ncapacity = 3\ntls_dir = "{second.client_tls_dir}"\n')
+    pool = HostPool.connect(parse_hosts(str(hosts_file)))
+    assert pool.capacity == {second.tls_url: 3}
+    with pytest.raises(UserError, match=f"1 of 1 host\\(s\\) do not answer: {second.tls_url}"):
+        HostPool.connect(parse_hosts(second.tls_url))  # no client certificate: refused
+    main, other = docker_client(), pool.client(second.tls_url)
     tag = f"srl-agent-test/i16-tiny:{int(time.time() * 1000)}"
     _tiny_image(main, tag)
     try:
-        clients = {LOCAL: main, second.url: other}
+        clients = {LOCAL: main, second.tls_url: other}
         assert not has_image(other, tag)
         done = ensure_on_hosts(clients, [tag], progress=False)
-        assert {(r.host, r.how, r.source) for r in done} == {(LOCAL, How.PRESENT, None), (second.url, How.COPIED, LOCAL)}
-        assert other.images.get(tag).id == main.images.get(tag).id  # the same image, tag included
+        assert {(r.host, r.how, r.source) for r in done} == {(LOCAL, How.PRESENT, None),
+                                                               (second.tls_url, How.COPIED, LOCAL)}
+        assert second.client().images.get(tag).id == main.images.get(tag).id  # the same image, tag included
         assert ensure_on_hosts(clients, [tag], progress=False)[1].how is How.PRESENT  # idempotent
         t0 = time.monotonic()
         with pytest.raises(UserError, match=r"2 image\(s\) are not on the hosts.*srl-agent-test/none:1 on local "
-                                            r"\(pull failed.*srl-agent-test/none:1 on unix://"):
+                                            r"\(pull failed.*srl-agent-test/none:1 on tcp://"):
             ensure_on_hosts(clients, [tag, "srl-agent-test/none:1"], progress=False)
         assert time.monotonic() - t0 < 60
     finally:

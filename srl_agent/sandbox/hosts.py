@@ -148,8 +148,16 @@ def connect(host: DockerHost, timeout: float = 120.0) -> Any:
         d = Path(host.tls_dir)
         tls = docker.tls.TLSConfig(client_cert=(str(d / "cert.pem"), str(d / "key.pem")), ca_cert=str(d / "ca.pem"),
                                    verify=True)
-    return docker.DockerClient(base_url=host.url, tls=tls, timeout=timeout, max_pool_size=64,
-                               use_ssh_client=host.url.startswith("ssh://"))
+    if tls is None:
+        return docker.DockerClient(base_url=host.url, timeout=timeout, max_pool_size=64,
+                                   use_ssh_client=host.url.startswith("ssh://"))
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many machines) override the session's CA, so the
+    # host's own ca.pem would be ignored and its certificate refused: the client must not read the environment, and
+    # the API version is negotiated after that (the SDK would ask at construction, before we can say so).
+    client = docker.DockerClient(base_url=host.url, tls=tls, timeout=timeout, max_pool_size=64, version="1.24")
+    client.api.trust_env = False
+    client.api._version = client.api.version(api_version=False)["ApiVersion"]
+    return client
 
 
 # ---------------------------------------------------------------------------------------------------------------
