@@ -70,11 +70,20 @@ def test_pivots_of_one_issue_stay_on_one_side(traj_dir, tmp_path):
         assert ("example_1" in eval_uuids) == ("example_1b" in eval_uuids)
 
 
-def test_split_default_output_is_beside_the_data(traj_dir, tmp_path):
+def test_split_default_output_is_beside_the_data_and_replaced_by_a_rerun(traj_dir, tmp_path, capsys):
     src = tmp_path / "data.jsonl"
     src.write_text((traj_dir / "nemo_pivot" / "example.jsonl").read_text())
     assert main(["data", "split", str(src), "--by", "trajectory"]) == 0
-    assert (tmp_path / "data.split" / "split.json").is_file()
+    out = tmp_path / "data.split"
+    assert (out / "split.json").is_file()
+    sides = lambda: [len(list(read_trajectories([out / side]))) for side in ("train", "eval")]  # noqa: E731
+    assert sides() == [4, 1]
+    assert main(["data", "split", str(src), "--by", "trajectory", "--eval-fraction", "0.5"]) == 0
+    assert sides() == [2, 3]  # nothing left over from the first split
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert main(["data", "split", str(src), "--by", "trajectory", "-o", str(tmp_path / "other")]) == 2
+    assert "not a split written by" in capsys.readouterr().err
 
 
 def test_train_refuses_a_leaky_eval_bench(traj_dir, tmp_path):

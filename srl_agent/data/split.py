@@ -169,8 +169,9 @@ def split_sources(sources: list[str], out_dir: Path, by: SplitBy, eval_fraction:
     group = {n: (repo or f"?{task}") if by is SplitBy.REPOSITORY else task for n, (task, repo) in keys.items()}
     eval_groups = assign(group.values(), eval_fraction, seed)
     is_eval = {n: g in eval_groups for n, g in group.items()}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _fresh(out_dir)
     handles: dict[Path, IO[str]] = {}
+    copied: dict[Path, str] = {}
     try:
         for n, (source, record, origin) in enumerate(_records(sources)):
             if n not in is_eval:
@@ -179,6 +180,10 @@ def split_sources(sources: list[str], out_dir: Path, by: SplitBy, eval_fraction:
             dest = out_dir / ("eval" if is_eval[n] else "train") / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             if whole:
+                if dest in copied:  # two inputs with one name: the second would overwrite the first
+                    raise UserError(f"{origin.path} and {copied[dest]} would both be written to {dest}; "
+                                    "pass their common directory instead of the files")
+                copied[dest] = origin.path
                 shutil.copyfile(origin.path, dest)
                 continue
             if dest not in handles:
@@ -199,9 +204,22 @@ def split_sources(sources: list[str], out_dir: Path, by: SplitBy, eval_fraction:
     return manifest
 
 
+def _fresh(out_dir: Path) -> None:
+    """An empty output directory: an earlier split there (its split.json says so) is replaced, anything else refused."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MANIFEST).is_file():
+            raise UserError(f"{out_dir} exists and is not a split written by `srl-agent data split`; choose another -o")
+        for name in ("train", "eval"):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+        (out_dir / MANIFEST).unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
 def default_out_dir(source: str) -> Path:
     """Beside the data, never inside it (a directory input would otherwise read its own split back)."""
     path = Path(source.rstrip("/"))
+    if not path.exists():
+        raise UserError(f"{source} is not a local path; pass -o DIR for the split")
     return path.with_name((path.stem if path.is_file() else path.name) + ".split")
 
 
