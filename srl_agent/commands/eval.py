@@ -21,7 +21,9 @@ def register(sub) -> None:
         "3 instances not run, 4 harness self-check failed (docs/evaluation.md).",
     )
     who = p.add_mutually_exclusive_group()
-    who.add_argument("--model", help="checkpoint directory, Hugging Face name, 'tiny' (the built-in test model) or 'smollm2-135m' (a real 135M instruct model, offline)")
+    who.add_argument("--model", help="checkpoint directory, Hugging Face name, 'tiny' (the built-in test model), "
+                     "'smollm2-135m' (a real 135M instruct model, offline), or openai:NAME (a model behind an "
+                     "OpenAI-compatible API: see --base-url)")
     who.add_argument("--policy", choices=POLICIES, help="gold: apply the gold patch; expert: replay --trajectories; "
                      "empty: submit nothing")
     who.add_argument("--regrade-logs", metavar="DIR", help="grade the test_output.txt logs under DIR (no containers)")
@@ -58,6 +60,7 @@ def register(sub) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, the paper's setting (default)")
     p.add_argument("--engine", choices=("hf", "vllm"), default="hf", help="generation engine (default: hf)")
     p.add_argument("--dtype", default="auto", help="model dtype: auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    add_api_args(p)
     p.add_argument("--command-timeout", type=float, default=120.0, help="seconds per agent command (default: 120)")
     p.add_argument("--grade-timeout", type=float, default=1800.0, help="seconds per test run (default: 1800)")
     p.add_argument("--predictions", metavar="FILE", help="grade this predictions file (.jsonl, a .json list, or a .json "
@@ -96,6 +99,10 @@ _ONLY_FOR = {
     "docker_hosts": ((*AGENT, "predictions"), "--docker-hosts"), "retries": ((*AGENT, "predictions"), "--retries"),
     "image_template": ((*AGENT, "predictions"), "--image-template"),
     "image_namespace": ((*AGENT, "predictions"), "--image-namespace"),
+    **{dest: (("model",), flag) for dest, flag in (
+        ("base_url", "--base-url"), ("api_key_env", "--api-key-env"), ("api_mode", "--api-mode"),
+        ("tool_choice", "--tool-choice"), ("top_p", "--top-p"), ("api_timeout", "--api-timeout"),
+        ("api_retries", "--api-retries"), ("price", "--price"))},
 }
 
 
@@ -134,6 +141,38 @@ def check_flags(args: argparse.Namespace, defaults: dict[str, object]) -> str:
 
 
 _MODE_FLAG = {"model": "--model", "predictions": "--predictions", "regrade": "--regrade-logs"}
+
+
+def add_api_args(p: argparse.ArgumentParser, seed: bool = False) -> None:
+    """Options of `--model openai:NAME` (srl_agent.agent.api_policy); shared with `srl-agent record`."""
+    g = p.add_argument_group("served models (--model openai:NAME)")
+    g.add_argument("--base-url", help="the API's base URL, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL, "
+                   "else OpenAI's)")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key (never "
+                   "written anywhere; default: OPENAI_API_KEY)")
+    g.add_argument("--api-mode", choices=("text", "tools"), default="text", help="text: the SRL <think> + <function=…> "
+                   "format in the reply; tools: native tool calling (bash, str_replace_editor, submit) (default: text)")
+    g.add_argument("--tool-choice", choices=("auto", "required"), default="auto", help="tools mode: let the model "
+                   "answer without a call (auto) or force one (required)")
+    g.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's)")
+    if seed:  # eval has its own --seed (the same meaning for every --model)
+        g.add_argument("--seed", type=int, help="sampling seed sent with each request (turn t uses seed + t)")
+    g.add_argument("--api-timeout", type=float, default=300.0, help="seconds per request before it is retried "
+                   "(default: 300)")
+    g.add_argument("--api-retries", type=int, default=4, help="retries of a request on 408/409/429/5xx, timeouts and "
+                   "connection errors, with exponential backoff (default: 4)")
+    g.add_argument("--price", type=float, nargs=2, metavar=("IN", "OUT"), help="USD per million prompt / completion "
+                   "tokens: each episode's cost is recorded")
+
+
+def api_policy(args: argparse.Namespace, name: str):
+    from srl_agent.agent.api_policy import ApiPolicy, ApiSettings
+
+    settings = ApiSettings(model=name, mode=args.api_mode, temperature=args.temperature, top_p=args.top_p,
+                           max_tokens=args.max_new_tokens, seed=args.seed, timeout_s=args.api_timeout,
+                           max_retries=args.api_retries, tool_choice=args.tool_choice)
+    return ApiPolicy(settings, base_url=args.base_url, api_key_env=args.api_key_env,
+                     price_per_mtok=tuple(args.price) if args.price else None)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -249,7 +288,8 @@ def _fill_from_training_run(args: argparse.Namespace) -> None:
     the checkpoint's parent, holds the resolved config.json), so a model is evaluated in the format it learned."""
     import json
 
-    run_config = Path(args.model).parent / "config.json" if args.model else None
+    local = args.model and not args.model.startswith("openai:")
+    run_config = Path(args.model).parent / "config.json" if local else None
     trained = {}
     if run_config is not None and run_config.is_file():
         data = json.loads(run_config.read_text())
@@ -283,6 +323,8 @@ def _policy(args: argparse.Namespace):
         return policies.EmptyPolicy()
     if args.policy == "expert":
         return policies.ExpertPolicy.from_file(args.trajectories)
+    if args.model.startswith("openai:"):
+        return api_policy(args, args.model.removeprefix("openai:"))
     return policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
                                      temperature=args.temperature, engine=args.engine, seed=args.seed)
 

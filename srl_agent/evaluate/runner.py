@@ -253,7 +253,8 @@ def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, co
             result = run_agent(task, env, policy, config.agent)
     timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
     metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement,
-                                "history_verified": bool(result.issue)}  # reset passed the contamination guard
+                                "history_verified": bool(result.issue),  # reset passed the contamination guard
+                                "usage": episode_usage(result.turns, policy)}
     if config.setting == "oracle-file":
         from srl_agent.evaluate.harness import modified_files
 
@@ -282,6 +283,17 @@ def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, co
     timing["total_s"] = round(time.monotonic() - t0, 3)
     return Episode(task.instance_id, config.bench, policy.name, config.setting, result.turns, result.stop_reason,
                    result.submission, resolved, error, timing["total_s"], verdict, metadata)
+
+
+def episode_usage(turns: Any, policy: Any) -> dict[str, Any]:
+    """Tokens the episode cost (and USD when the policy has prices, e.g. `--price` for a served model)."""
+    prompt = sum(t.prompt_tokens or 0 for t in turns)
+    completion = sum(t.completion_tokens or 0 for t in turns)
+    usage: dict[str, Any] = {"calls": len(turns), "prompt_tokens": prompt, "completion_tokens": completion}
+    cost = getattr(policy, "cost_usd", None)
+    if cost is not None and cost(prompt, completion) is not None:
+        usage["cost_usd"] = round(cost(prompt, completion), 6)
+    return usage
 
 
 def load_finished(path: Path) -> dict[str, Episode]:

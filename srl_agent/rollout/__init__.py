@@ -1,4 +1,4 @@
-"""Rollout engines: one interface, two engines (transformers `generate`, in-process vLLM).
+"""Rollout engines: one interface, three engines (transformers `generate`, in-process vLLM, a vLLM server).
 
 Both return, per prompt, G `Sample`s holding the exact sampled token ids and their log-probabilities under the
 sampling distribution. The trainer computes its loss on these ids; it never decodes and re-encodes a completion
@@ -41,11 +41,12 @@ class RolloutEngine(Protocol):
         ...
 
 
-ENGINES = ("hf", "vllm")
+ENGINES = ("hf", "vllm", "vllm-server")
 
 
 def make_engine(name: str, model: Any, tokenizer: Any, **options: Any) -> RolloutEngine:
-    """"hf": transformers generate on the live policy; "vllm": an in-process vLLM engine fed the policy's weights."""
+    """"hf": transformers generate on the live policy; "vllm": an in-process vLLM engine fed the policy's weights;
+    "vllm-server": a vLLM server process fed the policy's weights through a shared directory."""
     if name == "hf":
         from srl_agent.rollout.hf import HFEngine
 
@@ -54,4 +55,8 @@ def make_engine(name: str, model: Any, tokenizer: Any, **options: Any) -> Rollou
         from srl_agent.rollout.vllm import VLLMEngine
 
         return VLLMEngine(model, tokenizer, **options)
+    if name == "vllm-server":
+        from srl_agent.rollout.vllm_server import VLLMServerEngine
+
+        return VLLMServerEngine(model, tokenizer, **options)
     raise ValueError(f"unknown rollout engine {name!r}; choose one of {ENGINES}")

@@ -50,13 +50,15 @@ class TrainConfig:
     only_resolved: bool = _f(True, "Drop trajectories whose source says the task was not resolved.")
     max_prompt_tokens: int = _f(4096, "Drop instances whose chat-templated prompt is longer (counted and reported).")
     # --- rollout -------------------------------------------------------------------------------------------------
-    engine: str = _f("hf", "Rollout engine: 'hf' (transformers generate) or 'vllm' (in-process vLLM, synced every step).")
+    engine: str = _f("hf", "Rollout engine: 'hf' (transformers generate), 'vllm' (in-process vLLM) or 'vllm-server' (a vLLM server process; docs/training.md); vLLM engines are synced every step.")
     group_size: int = _f(8, "G: completions sampled per prompt (paper: 8). Must be >= 2 for group-normalised advantages.")
     temperature: float = _f(1.0, "Sampling temperature (paper: 1.0). Logprobs are taken at this temperature too.")
     max_completion_tokens: int = _f(512, "Longest completion; longer ones are cut (and usually score the format penalty).")
     generation_batch_size: int = _f(64, "Sequences per generate call (hf engine): bounds generation memory.")
     vllm_gpu_memory_utilization: float = _f(0.3, "Fraction of GPU memory vLLM may take (vllm engine, GPU).")
     vllm_kv_cache_gib: float = _f(1.0, "KV-cache size in GiB for vLLM on CPU.")
+    rollout_server_url: str = _f("", "vllm-server engine: the server's OpenAI base URL, e.g. http://gpu1:8000/v1 (key: $OPENAI_API_KEY).")
+    rollout_weights_dir: str = _f("", "vllm-server engine: where the trainer writes the weights the server reloads each step; a directory both can read (default: a temporary one, same machine only).")
     # --- reward --------------------------------------------------------------------------------------------------
     reward_mode: str = _f("difflib", "difflib (the paper's 2M/T) | rapidfuzz (faster indel ratio) | action (tool-aware) | pivot (PivotRL's gated verifier).")
     format_penalty: float = _f(-1.0, "Reward of a malformed completion (paper: -1).")
@@ -123,7 +125,7 @@ class TrainConfig:
 CHOICES = {
     "finetune": ("full", "lora"),
     "dtype": ("auto", "bfloat16", "float32", "float16"),
-    "engine": ("hf", "vllm"),
+    "engine": ("hf", "vllm", "vllm-server"),
     "reward_mode": ("difflib", "rapidfuzz", "action", "pivot"),
     "loss_agg": ("grpo", "dr_grpo", "dapo"),
     "lr_schedule": ("constant", "linear", "cosine"),
@@ -159,6 +161,10 @@ def _validate(c: TrainConfig) -> None:
         raise UserError(f"history_window must be >= 0, or -1 for the whole history; got {c.history_window}")
     if c.max_observation_chars < 100:
         raise UserError(f"max_observation_chars must be >= 100, got {c.max_observation_chars}")
+    if (c.engine == "vllm-server") != bool(c.rollout_server_url):
+        raise UserError("engine=vllm-server needs rollout_server_url=URL (the vLLM server's /v1 base URL), and "
+                        f"rollout_server_url needs engine=vllm-server; got engine={c.engine!r}, "
+                        f"rollout_server_url={c.rollout_server_url!r}")
     if c.format_penalty > 0:
         raise UserError(f"format_penalty must be <= 0 (a malformed answer must not beat a wrong one), got {c.format_penalty}")
 

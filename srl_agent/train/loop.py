@@ -54,12 +54,12 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     from tqdm import tqdm
 
     from srl_agent.models.load import resolve_dtype
-    from srl_agent.rollout import make_engine
     from srl_agent.train import checkpoint as ckpt
     from srl_agent.train.data import PromptSampler, load_instances, tokenize_instances
     from srl_agent.train.distributed import check_replicas, gather_rows, reduce_metrics, require_replicas, shutdown
     from srl_agent.train.grpo import NonFiniteLoss, grpo_step, sample_records
     from srl_agent.train.metrics import MetricsLogger
+    from srl_agent.train.rlvr_loop import make_rollout_engine
 
     # bf16 on GPU as mixed precision (fp32 master weights, bf16 compute): at lr 5e-7 pure-bf16 weights would round
     # most updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32).
@@ -135,14 +135,8 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
             ref_model = load_base_model(str(ref_path), cfg.dtype, cfg.seed)
         ref_model.eval().requires_grad_(False).to(accelerator.device)
 
-    engine_options: dict[str, Any] = {"generation_batch_size": cfg.generation_batch_size}
-    if cfg.engine == "vllm":
-        # vLLM samples in the run's compute dtype (bf16 on GPU even when full fine-tuning keeps fp32 master weights).
-        engine_options = {"gpu_memory_utilization": cfg.vllm_gpu_memory_utilization, "kv_cache_gib": cfg.vllm_kv_cache_gib,
-                          "seed": cfg.seed, "max_model_len": cfg.max_prompt_tokens + cfg.max_completion_tokens,
-                          "dtype": resolve_dtype(cfg.dtype)}
     # Built after the SFT warm start / resume: vLLM starts from the policy's current weights.
-    engine = make_engine(cfg.engine, model, tokenizer, **engine_options)
+    engine = make_rollout_engine(cfg, model, tokenizer)
 
     logger = MetricsLogger(output, start_step, accelerator.is_main_process, cfg.tensorboard, cfg.wandb, cfg.to_dict())
     config_dict = cfg.to_dict()

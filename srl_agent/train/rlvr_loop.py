@@ -27,6 +27,8 @@ def make_rollout_engine(cfg: TrainConfig, model: Any, tokenizer: Any) -> Any:
         options = {"gpu_memory_utilization": cfg.vllm_gpu_memory_utilization, "kv_cache_gib": cfg.vllm_kv_cache_gib,
                    "seed": cfg.seed, "max_model_len": cfg.max_prompt_tokens + cfg.max_completion_tokens,
                    "dtype": resolve_dtype(cfg.dtype)}
+    elif cfg.engine == "vllm-server":
+        options = {"base_url": cfg.rollout_server_url, "weights_dir": cfg.rollout_weights_dir or None}
     return make_engine(cfg.engine, model, tokenizer, **options)
 
 

@@ -1,0 +1,150 @@
+"""Rollouts from a vLLM server in another process (another GPU, another machine), fed the policy's weights.
+
+Token in, token out, over vLLM's OpenAI-compatible `/v1/completions`: the prompt goes as token ids (a list of ints is a
+valid `prompt`), and `return_token_ids` + `logprobs=0` bring back the sampled ids with their logprobs, so nothing is
+re-tokenised. The completion text for the reward is decoded here by the policy's tokenizer, as the other engines do.
+One request per prompt (n samples, seed + i), sent concurrently: the server batches them, and a prompt's samples do
+not depend on the rest of the batch.
+
+Weight sync after every optimizer step, with vLLM's development endpoints (the server runs with
+`VLLM_SERVER_DEV_MODE=1`):
+    1. the full weights (LoRA merged in, under the base model's names) are written as one safetensors file to
+       `weights_dir`, a directory the server can read (same machine, or a shared filesystem)
+    2. `POST /collective_rpc {"method": "reload_weights", "kwargs": {"weights_path": weights_dir}}`: every worker
+       reloads in place from that path (the same `reload_weights` the in-process engine calls with a tensor iterator;
+       across processes only a path can travel as JSON)
+    3. `POST /reset_prefix_cache`: KV blocks computed with the old weights must not be reused (measured in-process: a
+       logprob error of 0.7 without it)
+Why these and not the alternatives in vLLM 0.32: `/init_weight_transfer_engine` + `/update_weights` stream tensors
+over NCCL or CUDA IPC, which need GPUs on both sides (nothing to run or test on CPU); `/v1/load_lora_adapter` serves an
+adapter beside the base weights, which changes the numerics (vLLM's LoRA kernels) and the model name of every request.
+A path-based reload works with any model vLLM can load, on CPU and GPU, and its cost is one file write + one read.
+
+Server settings the engine checks at start (`/server_info`): `--logprobs-mode processed_logprobs` (logprobs after
+temperature, what the PPO ratio needs) and `--generation-config vllm` (no checkpoint top_k/top_p/penalties), and the
+dtype matching the trainer's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from srl_agent.errors import UserError
+from srl_agent.rollout import Sample, SamplingParams
+from srl_agent.rollout.hf import _eos_ids, unwrap
+
+SERVER_RECIPE = ("VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server --model DIR "
+                 "--logprobs-mode processed_logprobs --generation-config vllm --dtype DTYPE")
+
+
+class VLLMServerEngine:
+    def __init__(self, model: Any, tokenizer: Any, *, base_url: str, weights_dir: str | None = None,
+                 api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 600.0, concurrency: int = 64):
+        from openai import OpenAI
+
+        self.tokenizer, self.eos_ids = tokenizer, _eos_ids(model, tokenizer)
+        self.base_url = base_url.rstrip("/")
+        self.root = self.base_url.removesuffix("/v1")  # the dev endpoints live beside /v1
+        self._key = os.environ.get(api_key_env) or "EMPTY"
+        self._client = OpenAI(base_url=self.base_url, api_key=self._key, timeout=timeout_s, max_retries=2)
+        self.timeout_s, self.concurrency = timeout_s, concurrency
+        self._tmp = None if weights_dir else tempfile.TemporaryDirectory(prefix="srl-weights-")
+        self.weights_dir = Path(weights_dir or self._tmp.name).resolve()  # type: ignore[union-attr]
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        self.sync_s: list[float] = []  # seconds per sync: write + reload + cache reset
+        self.served_model = self._check_server(model)
+        self.sync_weights(model)
+
+    def __repr__(self) -> str:
+        return f"VLLMServerEngine({self.base_url!r}, model={self.served_model!r})"
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(self.root + path, data=json.dumps(body or {}).encode(), method="POST",
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {self._key}"})
+        return self._open(request, path)
+
+    def _open(self, request: urllib.request.Request, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                text = response.read().decode()
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                raise UserError(f"{self.root}{path}: not found; start the vLLM server with its development endpoints: "
+                                f"{SERVER_RECIPE}") from None
+            raise RuntimeError(f"{self.root}{path}: HTTP {e.code}: {e.read().decode()[:300]}") from None
+        except urllib.error.URLError as e:
+            raise RuntimeError(f"{self.root}{path}: {e.reason}") from None
+        return json.loads(text) if text else None
+
+    def _check_server(self, model: Any) -> str:
+        """The served model's name, after checking the settings the loss relies on."""
+        request = urllib.request.Request(self.root + "/server_info?config_format=json",
+                                         headers={"Authorization": f"Bearer {self._key}"})
+        config = self._open(request, "/server_info")["vllm_config"]["model_config"]
+        problems = []
+        if config.get("logprobs_mode") != "processed_logprobs":
+            problems.append(f"--logprobs-mode is {config.get('logprobs_mode')!r}, needs processed_logprobs")
+        if config.get("generation_config") != "vllm":
+            problems.append(f"--generation-config is {config.get('generation_config')!r}, needs vllm")
+        ours = str(next(unwrap(model).parameters()).dtype).removeprefix("torch.")
+        if str(config.get("dtype")).removeprefix("torch.") != ours:
+            problems.append(f"--dtype is {config.get('dtype')!r}, the policy trains in {ours}")
+        if problems:
+            raise UserError(f"vLLM server {self.root}: {'; '.join(problems)}. Start it as: {SERVER_RECIPE}")
+        return self._client.models.list().data[0].id
+
+    def sync_weights(self, model: Any) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        from srl_agent.models.load import merged_weights
+
+        t0 = time.perf_counter()
+        path = self.weights_dir / "model.safetensors"
+        with torch.no_grad(), merged_weights(unwrap(model)) as weights:
+            seen: set[int] = set()
+            tensors = {}
+            for name, tensor in weights:
+                # Tied weights (lm_head = embed_tokens) share storage, which safetensors refuses: the second name gets
+                # a copy. vLLM's in-place reload wants both names (without lm_head it leaves the head unloaded).
+                shared = tensor.data_ptr() in seen
+                seen.add(tensor.data_ptr())
+                tensors[name] = tensor.detach().cpu().clone() if shared else tensor.detach().contiguous().cpu()
+            save_file(tensors, str(path.with_suffix(".tmp")))
+        os.replace(path.with_suffix(".tmp"), path)  # the server never reads a half-written file
+        self._post("/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(self.weights_dir)}})
+        reset = self._post("/reset_prefix_cache")
+        if not (reset or {}).get("success"):
+            raise RuntimeError(f"{self.root}/reset_prefix_cache answered {reset}: stale KV blocks would be reused")
+        self.sync_s.append(time.perf_counter() - t0)
+
+    def generate(self, prompts_ids: Sequence[Sequence[int]], n: int, params: SamplingParams, seed: int) -> list[list[Sample]]:
+        def one(i: int) -> list[Sample]:
+            response = self._client.completions.create(
+                model=self.served_model, prompt=list(prompts_ids[i]), n=n, temperature=params.temperature, top_p=1.0,
+                max_tokens=params.max_completion_tokens, logprobs=0, seed=seed + i,
+                extra_body={"top_k": 0, "return_token_ids": True, "stop_token_ids": self.eos_ids,
+                            "skip_special_tokens": False, "include_stop_str_in_output": True})
+            return [self._sample(prompts_ids[i], c) for c in sorted(response.choices, key=lambda c: c.index)]
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, max(1, len(prompts_ids)))) as pool:
+            return list(pool.map(one, range(len(prompts_ids))))
+
+    def _sample(self, prompt: Sequence[int], choice: Any) -> Sample:
+        ids = tuple(choice.token_ids)  # ends with the EOS token when the model stopped by itself
+        logprobs = tuple(choice.logprobs.token_logprobs)
+        if len(logprobs) != len(ids):
+            raise RuntimeError(f"{self.base_url}: {len(ids)} token ids but {len(logprobs)} logprobs in one choice")
+        return Sample(prompt_ids=tuple(prompt), completion_ids=ids, logprobs=logprobs,
+                      text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                      finished=choice.finish_reason == "stop")
