@@ -3,8 +3,9 @@ patch, and write its episodes as expert trajectories that `data convert` reads (
 
     OUTPUT/attempt-K/          an `eval` run per attempt (episodes.jsonl, report.json, logs/): attempt K runs only
                                the tasks no earlier attempt resolved (rejection sampling, as SWE-Gym and SWE-smith)
-    OUTPUT/trajectories.jsonl  every graded attempt (resolved or not), rebuilt from the attempt runs at the end;
-                               `data convert` keeps the resolved ones unless --include-unresolved
+    OUTPUT/trajectories.jsonl  every graded attempt with at least one well-formed action (resolved or not), rebuilt
+                               from the attempt runs at the end; `data convert` keeps the resolved ones unless
+                               --include-unresolved
     OUTPUT/record.json         per instance: attempts, resolved, the attempt that resolved it; token totals
 
 Rerunning the same command resumes (each attempt resumes like `eval`). Exit code: 0 when every task's last attempt
@@ -82,7 +83,7 @@ def _record(args: argparse.Namespace) -> int:
                         progress=not args.no_progress, print_summary=not args.no_progress)
     tasks = select_tasks(config)
     latest: dict[str, tuple[int, object]] = {}  # instance id -> (attempt, its episode)
-    records = []
+    records, no_actions = [], 0
     for attempt in range(1, args.attempts + 1):
         todo = [t for t in tasks if not _resolved(latest.get(t.instance_id))]
         if not todo:
@@ -94,13 +95,17 @@ def _record(args: argparse.Namespace) -> int:
         run_eval(dataclasses.replace(config, output=run_dir), policy, todo)
         for iid, episode in load_finished(run_dir / "episodes.jsonl").items():
             latest[iid] = (attempt, episode)
-            if episode.error is None:
-                records.append(episode_record(episode, model=policy.name, attempt=attempt, sampling=_sampling(policy)))
+            if episode.error is not None:
+                continue
+            if all(t.action is None for t in episode.turns):  # nothing but malformed turns: no trajectory to read
+                no_actions += 1
+                continue
+            records.append(episode_record(episode, model=policy.name, attempt=attempt, sampling=_sampling(policy)))
     write_records(out / "trajectories.jsonl", records)
-    summary = _summary(tasks, latest, records, args.attempts)
+    summary = {**_summary(tasks, latest, records, args.attempts), "episodes_without_actions": no_actions}
     (out / "record.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"{out / 'trajectories.jsonl'}: {len(records)} trajectories ({summary['resolved_trajectories']} resolved); "
-          f"tasks resolved {len(summary['resolved_ids'])}/{len(tasks)} in <= {args.attempts} attempt(s); "
+          f"{no_actions} episode(s) without a well-formed action left out; tasks resolved {len(summary['resolved_ids'])}/{len(tasks)} in <= {args.attempts} attempt(s); "
           f"infrastructure errors {len(summary['error_ids'])}; tokens {summary['prompt_tokens']} in / "
           f"{summary['completion_tokens']} out")
     return 1 if summary["error_ids"] else 0

