@@ -55,7 +55,7 @@ def run_rollout_bench(model_name: str = "tiny", prompts: int = 8, samples: int =
     g = torch.Generator().manual_seed(0)
     # Random prompts of a fixed length: the work is the same for both engines whatever the tokenizer.
     prompt_ids = [torch.randint(3, vocab, (prompt_tokens,), generator=g).tolist() for _ in range(prompts)]
-    params = SamplingParams(temperature=1.0, max_completion_tokens=max_tokens)
+    params = SamplingParams(temperature=1.0, max_completion_tokens=max_tokens, ignore_eos=True)  # equal work
     result: dict[str, Any] = {"model": model_name, "dtype": dtype, "prompts": prompts, "samples_per_prompt": samples,
                               "prompt_tokens": prompt_tokens, "max_new_tokens": max_tokens, "repeats": repeats,
                               "device": "cuda" if torch.cuda.is_available() else "cpu"}

@@ -135,7 +135,8 @@ class VLLMServerEngine:
             response = self._client.completions.create(
                 model=self.served_model, prompt=list(prompts_ids[i]), n=n, temperature=params.temperature, top_p=1.0,
                 max_tokens=params.max_completion_tokens, logprobs=0, seed=seed + i,
-                extra_body={"top_k": 0, "return_token_ids": True, "stop_token_ids": self.eos_ids,
+                extra_body={"top_k": 0, "return_token_ids": True, "ignore_eos": params.ignore_eos,
+                            "stop_token_ids": [] if params.ignore_eos else self.eos_ids,
                             "skip_special_tokens": False, "include_stop_str_in_output": True})
             return [self._sample(prompts_ids[i], c) for c in sorted(response.choices, key=lambda c: c.index)]
 
