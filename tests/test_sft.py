@@ -62,6 +62,7 @@ def test_sft_lowers_the_loss_and_saves_a_checkpoint_like_srl(tmp_path):
     summary = json.loads((out / "sft_summary.json").read_text())
     assert summary["probe_loss_end"] < summary["probe_loss_start"] - 0.5
     assert (out / "checkpoints" / "step_000002" / "trainer_state.pt").is_file()
+    assert len(json.loads((out / "training_instances.json").read_text())["instance_ids"]) == 12  # eval's overlap check
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(out / "final")

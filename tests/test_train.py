@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -51,6 +52,8 @@ def test_train_writes_metrics_samples_and_a_loadable_final_model(trajectories, w
     assert sum(r["prompts_kept"] for r in rows) > 0, "the warm model should produce some non-constant groups"
     samples = read_jsonl(tmp_path / "samples.jsonl")
     assert samples and {"prompt", "completion", "parsed_action", "expert_action", "reward"} <= set(samples[0])
+    trained = json.loads((tmp_path / "training_instances.json").read_text())["instance_ids"]  # eval's overlap warning
+    assert trained == ["tests_github_issue", "tests_local"]  # the two mini-swe-agent files (ids from their names)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "final")

@@ -1,4 +1,5 @@
-"""The official SWE-bench output layout and run-report fields, and what a leaderboard submission records with them.
+"""The official SWE-bench output layout and run-report fields, and what a leaderboard submission records with them
+(`official_report`: versions, image digests, limits; `history_guard`: the contamination guard's record).
 
     OUTPUT/logs/run_evaluation/<run_id>/<model>/<instance_id>/   patch.diff, test_output.txt, report.json, error.txt
     OUTPUT/<model>.<run_id>.json                                 swebench's run report, field for field (schema 2)
@@ -19,6 +20,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from srl_agent.env.task import Task
+from srl_agent.episodes import Episode
+from srl_agent.evaluate.predictions import Predictions
 
 SWEBENCH_FIELDS = (
     "total_instances", "submitted_instances", "completed_instances", "resolved_instances", "unresolved_instances",
@@ -93,3 +98,32 @@ def image_digests(images: Sequence[str]) -> dict[str, dict[str, Any]]:
         except docker.errors.ImageNotFound:
             out[image] = {"id": None, "error": "not on this machine"}
     return out
+
+
+def official_report(report: dict[str, Any], config: Any, policy: Any, tasks: Sequence[Task]) -> dict[str, Any]:
+    """Add swebench's failure classification, write `<model>.<run_id>.json`, and record what the result depends
+    on: versions, the images run (with digests), the limits."""
+    run_id = config.resolved_run_id
+    report = {**report, **classify_failures(report, config.output, run_id, policy.name)}
+    write_run_report(report, config.output, run_id, policy.name)
+    images = [t.image for t in tasks if t.image]
+    limits = {"max_turns": config.agent.max_turns, "max_prompt_tokens": config.agent.max_prompt_tokens,
+              "max_format_errors": config.agent.max_format_errors,
+              "history": config.agent.prompt.history_window,
+              "max_observation_chars": config.agent.prompt.max_observation_chars,
+              "max_new_tokens": getattr(policy, "max_new_tokens", None),
+              "temperature": getattr(policy, "temperature", None), "seed": config.seed,
+              "command_timeout_s": config.command_timeout_s, "grade_timeout_s": config.grade_timeout_s}
+    if isinstance(policy, Predictions):
+        limits = {"agent": "none: --predictions graded as they are", "grade_timeout_s": config.grade_timeout_s}
+    return {**report, "model_name_or_path": policy.name, "run_id": run_id, "harness": versions(),
+            "images": image_digests(images) if images else {}, "limits": limits}
+
+
+def history_guard(episodes: dict[str, Episode]) -> dict[str, Any]:
+    """The contamination guard's record: every episode's reset scrubs the repository to the base commit and verifies
+    that no later commit is readable (srl_agent.env.repo.scrub_future_history); a leak ends the episode as an error."""
+    leaked = sorted(e.instance_id for e in episodes.values() if (e.error or "").startswith("ContaminationError"))
+    verified = sum(bool(e.metadata.get("history_verified")) for e in episodes.values())
+    return {"verified": verified, "episodes": len(episodes), "leaked_ids": leaked,
+            "what": "no commit after the base readable in the agent's sandbox (checked at every reset)"}

@@ -32,7 +32,7 @@ from srl_agent.agent.policies import Policy
 from srl_agent.env.task import Task
 from srl_agent.episodes import Episode, read_episodes, write_episode
 from srl_agent.errors import UserError
-from srl_agent.evaluate.official import instance_dir
+from srl_agent.evaluate.official import history_guard, instance_dir, official_report
 from srl_agent.evaluate.predictions import Prediction, Predictions, write_predictions
 from srl_agent.evaluate.report import build_report, has_prediction, summary
 from srl_agent.sandbox.hosts import DockerHost
@@ -159,9 +159,9 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
         run["hosts"] = [h.to_dict() for h in host_pool.report()]
         run["retried_ids"] = sorted(e.instance_id for e in episodes.values() if e.metadata.get("failed_attempts"))
     report = build_report(ids, episodes, run)
-    report = _official_report(report, config, policy, tasks)
+    report = official_report(report, config, policy, tasks)
     if not isinstance(policy, Predictions):
-        report["history_guard"] = _history_guard(episodes)
+        report["history_guard"] = history_guard(episodes)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if config.print_summary:
         print(summary(report, episodes, ids))
@@ -170,38 +170,6 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
 
             print(describe(host_pool.report(), run["retried_ids"]))
     return report
-
-
-def _official_report(report: dict[str, Any], config: EvalConfig, policy: Policy | Predictions,
-                     tasks: list[Task]) -> dict[str, Any]:
-    """Add swebench's failure classification, write `<model>.<run_id>.json`, and record what the result depends
-    on: versions, the images run (with digests), the limits."""
-    from srl_agent.evaluate.official import classify_failures, image_digests, versions, write_run_report
-
-    run_id = config.resolved_run_id
-    report = {**report, **classify_failures(report, config.output, run_id, policy.name)}
-    write_run_report(report, config.output, run_id, policy.name)
-    images = [t.image for t in tasks if t.image]
-    limits = {"max_turns": config.agent.max_turns, "max_prompt_tokens": config.agent.max_prompt_tokens,
-              "max_format_errors": config.agent.max_format_errors,
-              "history": config.agent.prompt.history_window,
-              "max_observation_chars": config.agent.prompt.max_observation_chars,
-              "max_new_tokens": getattr(policy, "max_new_tokens", None),
-              "temperature": getattr(policy, "temperature", None), "seed": config.seed,
-              "command_timeout_s": config.command_timeout_s, "grade_timeout_s": config.grade_timeout_s}
-    if isinstance(policy, Predictions):
-        limits = {"agent": "none: --predictions graded as they are", "grade_timeout_s": config.grade_timeout_s}
-    return {**report, "model_name_or_path": policy.name, "run_id": run_id, "harness": versions(),
-            "images": image_digests(images) if images else {}, "limits": limits}
-
-
-def _history_guard(episodes: dict[str, Episode]) -> dict[str, Any]:
-    """The contamination guard's record: every episode's reset scrubs the repository to the base commit and verifies
-    that no later commit is readable (srl_agent.env.repo.scrub_future_history); a leak ends the episode as an error."""
-    leaked = sorted(e.instance_id for e in episodes.values() if (e.error or "").startswith("ContaminationError"))
-    verified = sum(bool(e.metadata.get("history_verified")) for e in episodes.values())
-    return {"verified": verified, "episodes": len(episodes), "leaked_ids": leaked,
-            "what": "no commit after the base readable in the agent's sandbox (checked at every reset)"}
 
 
 def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:

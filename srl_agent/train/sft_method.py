@@ -48,12 +48,14 @@ def turn_sequences(traj: Trajectory, tokenizer: Any, cfg: TrainConfig) -> list[S
     return out
 
 
-def load_sequences(sources: list[str], tokenizer: Any, cfg: TrainConfig) -> tuple[list[list[Sample]], dict[str, int]]:
-    """Per trajectory, its turn sequences; turns whose prompt exceeds max_prompt_tokens are dropped and counted."""
+def load_sequences(sources: list[str], tokenizer: Any,
+                   cfg: TrainConfig) -> tuple[list[list[Sample]], dict[str, int], list[str]]:
+    """Per trajectory, its turn sequences; turns whose prompt exceeds max_prompt_tokens are dropped and counted. Also
+    the instance ids trained on (for eval's contamination warning)."""
     from srl_agent.readers import read_trajectories
 
     report = {"trajectories": 0, "unresolved_dropped": 0, "turns": 0, "turns_dropped_max_prompt_tokens": 0}
-    per_traj = []
+    per_traj, ids = [], []
     for traj in read_trajectories(sources):
         report["trajectories"] += 1
         if cfg.only_resolved and traj.resolved is False:
@@ -65,9 +67,10 @@ def load_sequences(sources: list[str], tokenizer: Any, cfg: TrainConfig) -> tupl
         report["turns_dropped_max_prompt_tokens"] += len(seqs) - len(kept)
         if kept:
             per_traj.append(kept)
+            ids.append(traj.instance_id)
     if not per_traj:
         raise UserError(f"no SFT data left ({report}); relax only_resolved / max_prompt_tokens or check --trajectories")
-    return per_traj, report
+    return per_traj, report, ids
 
 
 def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any, micro_batch_size: int, backward: bool = True) -> float:
@@ -109,12 +112,16 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
     cfg = with_init_from(cfg)
     from srl_agent.models.load import load_tokenizer
 
-    per_traj, report = load_sequences(trajectories, load_tokenizer(cfg.model), cfg)
+    per_traj, report, instance_ids = load_sequences(trajectories, load_tokenizer(cfg.model), cfg)
     batch = min(cfg.batch_size, len(per_traj))  # trajectories per optimizer step
     steps = cfg.epochs * math.ceil(len(per_traj) / batch) if cfg.epochs else cfg.steps
     run = start_run(cfg, output, resume, total_updates=steps)
     acc, model = run.accelerator, run.model
     say(acc, f"sft data: {report}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")
+    if acc.is_main_process:
+        from srl_agent.data.overlap import write_manifest
+
+        write_manifest(output, instance_ids)  # for eval's contamination warning
     sampler = PromptSampler(len(per_traj), cfg.seed, acc.process_index, acc.num_processes)
     if run.state is not None:
         sampler.load_state(run.state["sampler"])
