@@ -273,7 +273,7 @@ def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys):
     code, out, _ = cli(capsys, "eval", "--predictions", str(empty), "--output", str(tmp_path / "e"), "--no-progress",
                        "--instances", FAST)
     check = json.loads((tmp_path / "e" / "report.json").read_text())["harness_check"]
-    assert code == 0 and check["ok"] is True and check["source"].startswith("cached ") and "gold resolved 1/1" in out
+    assert code == 0 and check["ok"] is True and check["source"] == "cached" and "gold resolved 1/1" in out
     task = next(t for t in swe_mini.load("test") if t.instance_id == FAST).to_dict()
     other = next(t for t in swe_mini.load("test") if t.instance_id == OTHER)
     broken = tmp_path / "broken.jsonl"  # same task, but its "gold" patch is another task's: it cannot resolve
@@ -285,6 +285,10 @@ def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys):
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert code == 4 and report["resolved_ids"] == [FAST] and report["harness_check"]["failed_ids"] == [FAST]
     assert report["harness_check"]["source"].startswith("ran ") and "harness self-check: gold resolved 0/1" in out
+    # a subset of a checked bench is checked too: a gold run of two instances, then a run on one of them
+    code, out, _ = cli(capsys, "eval", "--policy", "empty", "--instances", OTHER, "--output", str(tmp_path / "o"),
+                       "--no-progress")
+    assert code == 0 and "not checked (0/1 instances have a cached gold verdict" in out
 
 
 @pytest.mark.docker
