@@ -91,6 +91,13 @@ def test_rows_missing_swebench_fields_are_named_with_file_and_line(shared_data, 
     bench.write_text(json.dumps(row) + "\n")
     with pytest.raises(UserError, match=r"partial.jsonl:1: .* lacks test_patch, FAIL_TO_PASS, PASS_TO_PASS"):
         load_bench(str(bench))
+    mined = tmp_path / "mined"  # a bench directory as `env mine` writes it, one row without its test lists
+    mined.mkdir()
+    row = swe_mini.load("test")[0].to_dict()
+    (mined / "tasks.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({k: v for k, v in row.items()
+                                                                           if k not in ("FAIL_TO_PASS", "PASS_TO_PASS")}) + "\n")
+    with pytest.raises(UserError, match=r"mined/tasks.jsonl:2: .* lacks FAIL_TO_PASS, PASS_TO_PASS"):
+        load_bench(str(mined))
     unknown = json.loads((shared_data / LITE).read_text().splitlines()[0]) | {"version": "0.0.1"}
     bench.write_text(json.dumps(unknown) + "\n")
     with pytest.raises(UserError, match=r"spec table does not know .* add `image`"):
