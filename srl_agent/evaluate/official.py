@@ -5,7 +5,7 @@
     OUTPUT/<model>.<run_id>.json                                 swebench's run report, field for field (schema 2)
 
 `<model>` is `model_name_or_path` with `/` replaced by `__`, as swebench names the folder. The field set is swebench
-5.0.2's `make_run_report` (the sb-cli report has the same fields): the 2.x fields plus the infrastructure-failure
+5.0.2's `make_run_report`: the 2.x fields (the names sb-cli's report uses) plus the infrastructure-failure
 classification of #586 (`infra_failure_*`, `ambiguous_failure_*`, `failure_reasons`). Our own errors (image missing,
 container died, tests timed out) are infrastructure by construction and are always in `infra_failure_ids`; an
 unresolved instance whose test log carries one of swebench's failure signatures is classified by swebench's own
