@@ -335,6 +335,9 @@ def test_env_images_lists_what_a_bench_needs(images, shared_data, capsys):
                        "pallets__flask-4045", "--image-namespace", "swerebench")
     assert code == 1 and "missing" in out and "swerebench/sweb.eval.x86_64.pallets_1776_flask-4045:latest" in out
     assert "0 of 1 image(s) present" in out
+    code, _, err = cli(capsys, "env", "shell", "--bench", str(shared_data / LITE), "pallets__flask-4045",
+                       "--image-namespace", "swerebench")  # the same name in a task shell, a one-line error
+    assert code == 2 and "swerebench/sweb.eval.x86_64.pallets_1776_flask-4045:latest is not on this machine" in err
 
 
 @pytest.mark.docker

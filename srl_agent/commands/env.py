@@ -35,6 +35,8 @@ def register(sub) -> None:
     s.add_argument("--bench", help="swe-mini, a bench directory (tasks.jsonl) or a task file; needs INSTANCE_ID")
     s.add_argument("--image", help="image to run without a task (default: srl-agent/base:latest)")
     s.add_argument("--network", default="none", help="docker network mode (default: none)")
+    s.add_argument("--image-template", help="SWE-bench image name template (as `srl-agent eval --image-template`)")
+    s.add_argument("--image-namespace", help="SWE-bench image namespace (default: swebench)")
     s.add_argument("--docker-hosts", metavar="URLS|FILE", help="open it on the least busy of these Docker hosts (the "
                    "image is copied there if it lacks it)")
     s.set_defaults(func=_shell)
@@ -114,12 +116,20 @@ def _shell_pool(args: argparse.Namespace, image: str):
 def _task_shell(args: argparse.Namespace, config, pool) -> int:
     from srl_agent.env.benches import find_task, load_bench, ready_images, sandbox_factory
     from srl_agent.env.swe_env import SWEEnv
+    from srl_agent.evaluate.harness import image_template
 
-    task = find_task(load_bench(args.bench), args.instance_id, args.bench)
+    template = image_template(args.image_template, args.image_namespace)
+    task = find_task(load_bench(args.bench, image_template=template), args.instance_id, args.bench)
     if pool is not None:
         ready_images(args.bench, [task], pool)
+    from srl_agent.errors import UserError
+    from srl_agent.sandbox.base import SandboxError
+
     with SWEEnv(task, sandbox_factory(args.bench, config, pool)) as env:
-        issue = env.reset()
+        try:
+            issue = env.reset()
+        except SandboxError as e:  # an image that cannot be had: the user's to fix, in one line
+            raise UserError(f"{task.instance_id}: {e}") from None
         print(f"{task.instance_id}: repo at {task.base_commit[:12]} in {env.repo_dir} (history scrubbed); the issue:\n")
         print(issue.strip() + "\n")
         print("exit the shell to remove the sandbox")
