@@ -210,3 +210,31 @@ def test_rlvr_with_a_missing_image_fails_before_the_model_loads(second, tmp_path
     assert r.returncode == 2, r.stderr
     assert "2 image(s) are not on the hosts" in r.stderr and f"srl-agent-test/gone:1 on {second.url}" in r.stderr
     assert not out.exists()  # stopped before the run directory, the model and the GPUs
+
+
+@pytest.mark.docker
+def test_env_shell_and_record_run_on_the_pool(second, images, tmp_path):
+    from srl_agent.sandbox.cleanup import LABEL
+
+    other = second.client()
+    shell = subprocess.Popen([sys.executable, "-m", "srl_agent.cli", "env", "shell", "--bench", "swe-mini", TWO[0],
+                              "--docker-hosts", second.url], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    shell.stdin.write("git -C /testbed log --oneline | wc -l\n")
+    shell.stdin.flush()
+    deadline = time.monotonic() + 120
+    while not other.containers.list(filters={"label": LABEL}):  # the task's sandbox runs on the second host
+        assert shell.poll() is None and time.monotonic() < deadline, shell.stdout.read()
+        time.sleep(0.1)
+    out, _ = shell.communicate(timeout=120)  # EOF ends the shell, which removes the sandbox
+    assert shell.returncode == 0 and "repo at" in out, out
+    assert other.containers.list(all=True, filters={"label": LABEL}) == []
+
+    r = subprocess.run([sys.executable, "-m", "srl_agent.cli", "record", "--model", "tiny", "--output", str(tmp_path),
+                        "--split", "test", "--instances", TWO[0], "--max-turns", "1", "--max-new-tokens", "8",
+                        "--docker-hosts", f"{second.url}=1", "--no-progress"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((tmp_path / "attempt-1" / "report.json").read_text())
+    assert [(h["url"], h["capacity"]) for h in report["run"]["hosts"]] == [(second.url, 1)]
+    assert report["run"]["hosts"][0]["sandboxes"] >= 1 and report["error_ids"] == []

@@ -38,7 +38,12 @@ def register(sub) -> None:
     p.add_argument("--split", help="swe-mini: train | test | all (default: train, the tasks trajectories are for)")
     p.add_argument("--instances", nargs="+", metavar="ID", help="only these instance ids")
     p.add_argument("--attempts", type=int, default=1, help="tries per task until one resolves it (default: 1)")
-    p.add_argument("--workers", type=int, default=2, help="episodes (sandboxes) at once (default: 2)")
+    p.add_argument("--workers", type=int, help="episodes (sandboxes) at once (default: 2; with --docker-hosts the "
+                   "pool's total capacity)")
+    p.add_argument("--docker-hosts", metavar="URLS|FILE", help="sandboxes on a pool of Docker hosts, as `eval "
+                   "--docker-hosts`")
+    p.add_argument("--retries", type=int, default=1, help="with --docker-hosts: rerun an episode whose host stopped "
+                   "answering on another host, up to N times (default: 1)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0; use > 0 with "
                    "--attempts so that retries differ)")
     p.add_argument("--max-turns", type=int, default=50, help="turn limit per episode (default: 50)")
@@ -64,8 +69,13 @@ def _record(args: argparse.Namespace) -> int:
     from srl_agent.evaluate.runner import EvalConfig, load_finished, run_eval, select_tasks
     from srl_agent.readers.write import episode_record, write_records
 
-    if args.attempts < 1 or args.workers < 1 or args.max_turns < 1 or args.max_format_errors < 1:
+    if args.attempts < 1 or (args.workers or 1) < 1 or args.max_turns < 1 or args.max_format_errors < 1:
         raise UserError("--attempts, --workers, --max-turns and --max-format-errors must be >= 1")
+    if args.retries < 0:
+        raise UserError("--retries must be >= 0")
+    from srl_agent.sandbox.hosts import parse_hosts
+
+    hosts = parse_hosts(args.docker_hosts) if args.docker_hosts else ()
     if args.attempts > 1 and args.temperature == 0:
         print("note: --attempts > 1 at temperature 0 mostly repeats the same attempt; consider --temperature 0.7",
               file=sys.stderr)
@@ -76,7 +86,8 @@ def _record(args: argparse.Namespace) -> int:
     policy = _policy(args, api_policy)
     out = Path(args.output)
     config = EvalConfig(output=out, bench=args.bench, split=args.split or ("train" if args.bench == "swe-mini" else None),
-                        instances=tuple(args.instances or ()), workers=args.workers,
+                        instances=tuple(args.instances or ()), workers=args.workers or (0 if hosts else 2),
+                        hosts=hosts, retries=args.retries,
                         agent=AgentConfig(max_turns=args.max_turns, max_format_errors=args.max_format_errors,
                                           prompt=prompt),
                         command_timeout_s=args.command_timeout, grade_timeout_s=args.grade_timeout,

@@ -210,10 +210,13 @@ def ready_images(bench: str, tasks: list[Task], pool=None, progress: bool = True
             raise UserError(f"{len(no_image)} task(s) of {bench} have no `image` field (first: {no_image[0]}): add "
                             "one to each row (the image with the repo at /testbed)")
         images = [t.image for t in tasks]
-    if pool is None:
-        from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.docker import docker_client
 
-        clients = {"local": docker_client()}
-    else:
-        clients = {url: pool.client(url) for url in pool.live()}
-    ensure_on_hosts(clients, images, progress=progress)
+    if pool is None:
+        ensure_on_hosts({"local": docker_client()}, images, progress=progress)
+        return
+    sources = {}
+    if bench == "swe-mini":
+        sources = {"local": docker_client()}  # where they were just built, in the pool or not
+    clients = {url: pool.client(url) for url in pool.live()}
+    ensure_on_hosts(clients, images, progress=progress, sources=sources)

@@ -137,6 +137,11 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
 
     t0 = time.monotonic()
     workers = config.workers or (host_pool.total_capacity() if host_pool else 2)
+    if host_pool is not None and workers > host_pool.total_capacity():
+        # More episode threads than sandbox slots would only wait for a slot, and hold every generate batch back.
+        print(f"--workers {workers} > the pool's capacity {host_pool.total_capacity()}: running "
+              f"{host_pool.total_capacity()} at once", file=sys.stderr)
+        workers = host_pool.total_capacity()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eval")
     try:
         for future in as_completed([pool.submit(one, t) for t in todo]):

@@ -102,18 +102,20 @@ def pull(client: Any, image: str) -> None:
 
 
 def ensure_on_hosts(clients: dict[str, Any], images: Iterable[str], log: Callable[[str], None] | None = None,
-                    progress: bool = True) -> list[ImageReady]:
+                    progress: bool = True, sources: dict[str, Any] | None = None) -> list[ImageReady]:
     """Make every image present on every host of `clients` (url -> client); raise UserError listing what is missing.
+    `sources`: more daemons to copy from that run nothing (e.g. the local one, where swe-mini images are built).
     Hosts are handled in parallel, each host's images in one go."""
     images = sorted(set(images))
-    urls = list(clients)
+    everyone = {**(sources or {}), **clients}
+    urls = list(everyone)
     with ThreadPoolExecutor(max_workers=max(1, len(urls)), thread_name_prefix="images") as pool:
-        have = dict(zip(urls, pool.map(lambda u: present(clients[u], images), urls), strict=True))
-    done: list[ImageReady] = [ImageReady(u, i, How.PRESENT) for u in urls for i in sorted(have[u])]
-    todo = {u: [i for i in images if i not in have[u]] for u in urls}
+        have = dict(zip(urls, pool.map(lambda u: present(everyone[u], images), urls), strict=True))
+    done: list[ImageReady] = [ImageReady(u, i, How.PRESENT) for u in clients for i in sorted(have[u])]
+    todo = {u: [i for i in images if i not in have[u]] for u in clients}
     todo = {u: need for u, need in todo.items() if need}
     if todo:
-        done += _fill(clients, have, todo, log, progress)
+        done += _fill(everyone, have, todo, log, progress)
     missing = [r for r in done if r.how is How.MISSING]
     if missing:
         lines = "; ".join(f"{r.image} on {r.host} ({r.reason})" for r in missing[:10])

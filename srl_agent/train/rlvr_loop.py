@@ -10,7 +10,9 @@ statistically, not bitwise, the same (SRL's single-turn loop is exact).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,10 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
             from srl_agent.sandbox.hosts import HostPool, parse_hosts
 
             pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
+            if cfg.workers > pool.total_capacity():  # more episode threads would only wait for a slot
+                print(f"rlvr: workers={cfg.workers} > the pool's capacity {pool.total_capacity()}: running "
+                      f"{pool.total_capacity()} episodes at once", file=sys.stderr)
+                cfg = dataclasses.replace(cfg, workers=pool.total_capacity())
         # Every image on every host before the model loads (and the GPUs are taken): a missing one fails here, with
         # the list, instead of masking every episode of every batch.
         if tasks:
