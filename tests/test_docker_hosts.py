@@ -97,8 +97,8 @@ def _tiny_image(client, tag: str) -> None:
 @pytest.mark.docker
 def test_image_on_one_host_is_copied_over_tls_and_one_on_none_fails_fast(second, tmp_path):
     from srl_agent.sandbox.docker import docker_client
-    from srl_agent.sandbox.hosts import HostPool
     from srl_agent.sandbox.image_transfer import How, ensure_on_hosts, has_image
+    from srl_agent.sandbox.pool import HostPool
 
     hosts_file = tmp_path / "hosts.toml"  # the second daemon over tcp:// with mutual TLS, from a hosts file
     hosts_file.write_text(f'[[host]]\nurl = "{second.tls_url}"\ncapacity = 3\ntls_dir = "{second.client_tls_dir}"\n')
@@ -185,6 +185,8 @@ def test_second_daemon_killed_mid_eval_retries_on_the_first_then_gc_cleans_it(se
         assert second.url in e["metadata"]["failed_attempts"][0]["hosts"]
         assert f"Docker host {second.url} stopped answering" in e["metadata"]["failed_attempts"][0]["error"]
         assert e["metadata"]["hosts"] == [LOCAL] * len(e["metadata"]["hosts"])
+        logs = tmp_path / "run" / "logs" / "run_evaluation" / "run" / "gold" / iid  # swebench's layout (run id: the folder)
+        assert "stopped answering" in (logs / "error.attempt-1.txt").read_text() and not (logs / "error.txt").exists()
     assert f"{second.url}  capacity 1" in output[0] and "down" in output[0] and "retried on another host" in output[0]
 
     # The host comes back with what the killed daemon left; `env gc --docker-hosts` removes it (the eval is over).

@@ -71,8 +71,9 @@ def _start_close(pool: Any, config: SandboxConfig, reps: int, bar: Any) -> dict[
 def run_pool_bench(hosts_spec: str | None, image: str, task_images: list[str], reps: int = 20) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from srl_agent.sandbox.hosts import LOCAL, DockerHost, HostPool, parse_hosts
+    from srl_agent.sandbox.hosts import LOCAL, DockerHost, parse_hosts
     from srl_agent.sandbox.image_transfer import How, ensure_on_hosts
+    from srl_agent.sandbox.pool import HostPool
 
     hosts = parse_hosts(hosts_spec) if hosts_spec else (DockerHost(LOCAL),)
     pool = HostPool.connect(hosts)

@@ -67,7 +67,8 @@ def _gc(args: argparse.Namespace) -> int:
     from srl_agent.sandbox.cleanup import gc
 
     if args.docker_hosts:
-        from srl_agent.sandbox.hosts import HostPool, parse_hosts
+        from srl_agent.sandbox.hosts import parse_hosts
+        from srl_agent.sandbox.pool import HostPool
 
         pool = HostPool.connect(parse_hosts(args.docker_hosts))
         targets = [(url, pool.client(url)) for url in pool.live()]
@@ -86,7 +87,7 @@ def _shell(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError
     from srl_agent.sandbox.cleanup import install_signal_handlers
     from srl_agent.sandbox.config import DEFAULT_IMAGE, SandboxConfig
-    from srl_agent.sandbox.hosts import start_sandbox
+    from srl_agent.sandbox.pool import start_sandbox
 
     install_signal_handlers()
     if bool(args.bench) != bool(args.instance_id):
@@ -104,8 +105,9 @@ def _shell_pool(args: argparse.Namespace, image: str):
     """The pool of --docker-hosts with the bare shell's image on every host (None without the flag)."""
     if not args.docker_hosts:
         return None
-    from srl_agent.sandbox.hosts import HostPool, parse_hosts
+    from srl_agent.sandbox.hosts import parse_hosts
     from srl_agent.sandbox.image_transfer import ensure_on_hosts
+    from srl_agent.sandbox.pool import HostPool
 
     pool = HostPool.connect(parse_hosts(args.docker_hosts))
     if not args.bench:
@@ -142,7 +144,7 @@ def _interact(sb) -> int:
     import subprocess
     import sys
 
-    host = getattr(sb, "host", None)  # a pool host (srl_agent.sandbox.hosts.PlacedSandbox), else the local daemon
+    host = getattr(sb, "host", None)  # a pool host (srl_agent.sandbox.pool.PlacedSandbox), else the local daemon
     if shutil.which("docker") and sys.stdin.isatty() and (host is None or not host.startswith(("tcp:", "http"))):
         where = ["-H", host] if host and host != "local" else []
         return subprocess.call(["docker", *where, "exec", "-it", "-w", "/testbed", sb.id, "bash"])

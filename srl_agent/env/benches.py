@@ -169,7 +169,7 @@ def ensure_image(image: str) -> None:
 
 def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], object]:
     """A factory that starts a DockerSandbox on each task's image (swe-mini builds its images on first use). With a
-    `pool` (srl_agent.sandbox.hosts.HostPool) each sandbox goes to a host with a free slot; `ready_images` must have
+    `pool` (srl_agent.sandbox.pool.HostPool) each sandbox goes to a host with a free slot; `ready_images` must have
     put the images there first."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
@@ -177,7 +177,7 @@ def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], obje
         return swe_mini.sandbox_factory(config, pool)
     from srl_agent.evaluate.harness import CONDA_PATH, is_official_image
     from srl_agent.sandbox.config import SandboxConfig
-    from srl_agent.sandbox.hosts import start_sandbox
+    from srl_agent.sandbox.pool import start_sandbox
 
     base = config or SandboxConfig()
 

@@ -171,7 +171,7 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
     if config.print_summary:
         print(summary(report, episodes, ids))
         if host_pool is not None:
-            from srl_agent.sandbox.hosts import describe
+            from srl_agent.sandbox.pool import describe
 
             print(describe(host_pool.report(), run["retried_ids"]))
     return report
@@ -182,7 +182,7 @@ def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
     if not config.hosts:
         return None
     from srl_agent.env.benches import ready_images
-    from srl_agent.sandbox.hosts import HostPool
+    from srl_agent.sandbox.pool import HostPool
 
     pool = HostPool.connect(config.hosts)
     ready_images(config.bench, tasks, pool, progress=config.progress)
@@ -204,6 +204,9 @@ def evaluate_on_pool(task: Task, policy: Policy | Predictions, factory: Any, con
             metadata = {**episode.metadata, "hosts": hosts, **({"failed_attempts": failed} if failed else {})}
             return dataclasses.replace(episode, metadata=metadata)
         failed.append({"hosts": hosts, "error": episode.error})
+        error_log = instance_dir(config.output, config.resolved_run_id, policy.name, task.instance_id) / "error.txt"
+        if error_log.is_file():  # kept beside the retry's logs, under the attempt's number
+            error_log.rename(error_log.with_name(f"error.attempt-{len(failed)}.txt"))
 
 
 def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:

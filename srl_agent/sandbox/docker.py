@@ -109,7 +109,7 @@ class _ExecTransport:
 
 class DockerSandbox:
     """`Sandbox` in a fresh container of `config.image`; removed on close, exit, SIGTERM (and by `env gc`).
-    `client`: the daemon to run on (a pool host, srl_agent.sandbox.hosts); default: the local one."""
+    `client`: the daemon to run on (a pool host, srl_agent.sandbox.pool); default: the local one."""
 
     def __init__(self, config: SandboxConfig | None = None, client=None) -> None:
         import docker

@@ -55,14 +55,14 @@ def ensure_images(instance_ids: list[str] | None = None, log: Callable[[str], No
 
 def sandbox_factory(config=None, pool=None) -> Callable[[Task], object]:
     """A SandboxFactory for swe-mini tasks: builds the task's image on first use, then starts a DockerSandbox on it
-    (on a host of `pool`, a srl_agent.sandbox.hosts.HostPool, when given: the image must have been copied there).
+    (on a host of `pool`, a srl_agent.sandbox.pool.HostPool, when given: the image must have been copied there).
 
     `config` is a SandboxConfig whose other fields (limits, network) are kept; its image is replaced per task.
     """
     import dataclasses
 
     from srl_agent.sandbox.config import SandboxConfig
-    from srl_agent.sandbox.hosts import start_sandbox
+    from srl_agent.sandbox.pool import start_sandbox
 
     base = config or SandboxConfig()
 

@@ -72,7 +72,8 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
         tasks = load_bench(cfg.bench, cfg.split)
         pool = None
         if cfg.docker_hosts:
-            from srl_agent.sandbox.hosts import HostPool, parse_hosts
+            from srl_agent.sandbox.hosts import parse_hosts
+            from srl_agent.sandbox.pool import HostPool
 
             pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
             if cfg.workers > pool.total_capacity():  # more episode threads would only wait for a slot
