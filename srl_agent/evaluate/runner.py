@@ -227,7 +227,8 @@ def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, co
             env = OracleFileEnv(env)
         with batcher.episode() if batcher else nullcontext():
             result = run_agent(task, env, policy, config.agent)
-    timing = {"start_s": round(result.start_s, 3), "agent_s": round(result.agent_s, 3)}
+    timing = {} if isinstance(policy, Predictions) else {"start_s": round(result.start_s, 3),
+                                                          "agent_s": round(result.agent_s, 3)}
     metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement,
                                 "history_verified": bool(result.issue),  # reset passed the contamination guard
                                 "usage": episode_usage(result.turns, policy)}
