@@ -10,7 +10,7 @@ import sys
 from srl_agent import __version__
 
 # Subcommand modules, in --help order. Each defines `register(subparsers)`.
-COMMANDS = ("data", "train", "plan", "env", "eval", "eval_steps", "record", "bench", "replay")
+COMMANDS = ("data", "train", "plan", "env", "eval", "eval_steps", "record", "perf", "replay")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """The SRL reward: how close the policy's next action is to the expert's.
 
-The policy writes `<think>…</think>` and then exactly one action in the canonical function-call form. The thought is
-never scored; the action is compared with the expert's canonical action text:
+The policy writes `<think>…</think>` and then exactly one action in the canonical function-call form (the answer
+format: srl_agent.answer). The thought is never scored; the action is compared with the expert's canonical action text:
 
     r = SequenceMatcher(None, pred, expert, autojunk=False).ratio()  = 2M / T  in [0, 1]
     r = -1 (the format penalty) when the completion is malformed.
@@ -21,50 +21,13 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from srl_agent.actions import CORE_TOOLS, Action, ActionParseError, Bash, Edit, parse_action, render_action, tool_name
+from srl_agent.actions import CORE_TOOLS, Action, Bash, Edit, parse_action, render_action, tool_name
+from srl_agent.answer import FormatError, parse_completion
 
 RewardMode = Literal["difflib", "rapidfuzz", "action", "pivot"]
 REWARD_MODES: tuple[str, ...] = ("difflib", "rapidfuzz", "action", "pivot")
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-
-
-class FormatError(ValueError):
-    """The completion does not follow `<think>…</think>` + one canonical action."""
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedCompletion:
-    thought: str
-    action: Action
-    action_text: str  # canonical rendering of `action`
-
-
-def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS) -> ParsedCompletion:
-    """Split a completion into thought and action; raise FormatError on any deviation from the format."""
-    text = completion.strip()
-    if not text:
-        raise FormatError("empty completion")
-    if not text.startswith(THINK_OPEN):
-        raise FormatError("completion must start with <think>")
-    # Exactly one think block: a second <think> or a </think> smuggled into the action would let the policy hide
-    # reasoning inside the scored part (or vice versa).
-    if text.count(THINK_OPEN) != 1 or text.count(THINK_CLOSE) != 1:
-        raise FormatError(
-            f"expected exactly one <think>…</think> block, found {text.count(THINK_OPEN)} open / {text.count(THINK_CLOSE)} close tags"
-        )
-    thought, _, action_text = text[len(THINK_OPEN) :].partition(THINK_CLOSE)
-    try:
-        action = parse_action(action_text)
-    except ActionParseError as e:
-        raise FormatError(f"action: {e}") from None
-    if tool_name(action) not in allowed_tools:
-        raise FormatError(f"unknown tool {tool_name(action)!r}; allowed: {sorted(allowed_tools)}")
-    return ParsedCompletion(thought.strip(), action, render_action(action))
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Similarities between canonical action texts

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from srl_agent.answer import encode_prompt
 from srl_agent.models.load import ModelSpec, load_policy
 from srl_agent.rollout import SamplingParams, make_engine
 from srl_agent.train.config import resolve_config
-from srl_agent.train.data import encode_prompt
 from srl_agent.train.distributed import check_replicas, max_over_ranks, shutdown
 from srl_agent.train.grpo import Group, mini_batch_count, train_on_groups
 

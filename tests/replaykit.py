@@ -56,11 +56,11 @@ def record_episode(task, completions: list[str], factory, *, policy: str, max_tu
                 continue
             t0 = time.perf_counter()
             result = env.step(parsed.action)
-            info = {k2: v for k2, v in result.info.items() if k2 != "submission"}
+            info = dict(result.info)
             turns.append(Turn(k, completion, parsed.thought, parsed.action_text, result.observation,
                               execute_s=round(time.perf_counter() - t0, 4), info=info))
             if result.done:
-                stop, patch = "submitted", result.info["submission"]
+                stop, patch = "submitted", result.submission
                 break
         else:
             patch = env.submission()

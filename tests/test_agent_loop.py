@@ -24,8 +24,8 @@ from srl_agent.agent import (
     PolicyRequest,
     run_agent,
 )
-from srl_agent.agent.loop import FORMAT_ERROR
 from srl_agent.agent.policies import ExpertPolicy, scripted
+from srl_agent.answer import format_error_message
 from srl_agent.data.prompts import PromptConfig, build_messages
 from srl_agent.env import SWEEnv, Task, grade
 from srl_agent.reward import parse_completion
@@ -96,7 +96,7 @@ def test_format_errors_are_shown_then_stop_after_n_in_a_row(world):
     result = run_agent(task, SWEEnv(task, factory, repo_dir=repo_dir), policy, AgentConfig(max_format_errors=3))
     assert result.stop_reason == "format_errors" and len(result.turns) == 5
     first = result.turns[0]
-    assert first.action is None and first.format_error and first.observation == FORMAT_ERROR.format(error=first.format_error)
+    assert first.action is None and first.format_error and first.observation == format_error_message(first.format_error)
     # The next prompt shows the raw output and the error message, so the policy can correct itself.
     assert "no think tags" in policy.prompts[1][-2]["content"] and policy.prompts[1][-1]["content"] == first.observation
     assert result.turns[1].format_error is None  # a good turn resets the count: 3 more were needed

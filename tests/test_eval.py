@@ -60,7 +60,7 @@ DIGESTS = {
 }
 OFFLINE_SCRIPT = """
 import hashlib, json, sys
-from srl_agent.env.benches import load_bench
+from srl_agent.tasksets import load_bench
 from srl_agent.evaluate.harness import eval_script
 out = {}
 for bench in sys.argv[1:]:
@@ -97,8 +97,8 @@ def test_swebench_instances_load_and_eval_scripts_generate_offline(shared_data):
 def test_swebench_task_fields_and_script_shape(shared_data, tmp_path):
     import datasets
 
-    from srl_agent.env.benches import load_bench
     from srl_agent.evaluate.harness import eval_script, official_image
+    from srl_agent.tasksets import load_bench
 
     sample = datasets.load_dataset("json", data_files=str(shared_data / "swebench/instances/swebench_verified_sample10.jsonl"),
                                    split="train", cache_dir=str(tmp_path / "cache"))
@@ -117,7 +117,7 @@ def test_swebench_task_fields_and_script_shape(shared_data, tmp_path):
 
 
 def test_bench_and_option_errors_are_one_line(shared_data, tmp_path, capsys, monkeypatch):
-    from srl_agent.env.benches import load_bench
+    from srl_agent.tasksets import load_bench
 
     with pytest.raises(UserError, match="unknown bench"):
         load_bench(str(tmp_path / "nope.jsonl"))

@@ -79,7 +79,7 @@ def test_ignored_flag_combinations_are_refused_in_one_line(tmp_path, capsys):
 
 
 def test_rows_missing_swebench_fields_are_named_with_file_and_line(shared_data, tmp_path, capsys):
-    from srl_agent.env.benches import load_bench
+    from srl_agent.tasksets import load_bench
 
     rows = (shared_data / PARTIAL).read_text().splitlines()[:2]  # real 5-field rows
     bench = tmp_path / "partial.jsonl"
@@ -105,8 +105,8 @@ def test_rows_missing_swebench_fields_are_named_with_file_and_line(shared_data, 
 
 
 def test_official_image_names_and_templates(shared_data):
-    from srl_agent.env.benches import load_bench
     from srl_agent.evaluate.harness import image_template, official_image
+    from srl_agent.tasksets import load_bench
 
     assert official_image("pallets__flask-5014") == "swebench/sweb.eval.x86_64.pallets_1776_flask-5014:latest"
     rebench = image_template(None, "swerebench")

@@ -12,7 +12,7 @@ from _docker_env import base_image
 from srl_agent.errors import UserError
 from srl_agent.sandbox import baseimage
 from srl_agent.sandbox.base import SandboxError
-from srl_agent.sandbox.images import context_hash, ensure_image
+from srl_agent.sandbox.images import build_image, context_hash
 
 
 def _ctx(tmp_path: Path, dockerfile: str, extra: str = "one") -> Path:
@@ -85,21 +85,21 @@ def test_ensure_image_is_cached_by_content(tmp_path, monkeypatch):
     ctx = _ctx(tmp_path, dockerfile)
     tags = []
     try:
-        tag = ensure_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
+        tag = build_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
         tags.append(tag)
         built = []
         monkeypatch.setattr(images, "_build", lambda *a: built.append(a))
-        assert ensure_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base}) == tag and not built
+        assert build_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base}) == tag and not built
         (ctx / "data.txt").write_text("changed")
         monkeypatch.undo()
-        tag2 = ensure_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
+        tag2 = build_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
         tags.append(tag2)
         assert tag2 != tag
         out = docker_client().containers.run(tag2, ["cat", "/data.txt"], remove=True, network_mode="none")
         assert out == b"changed"
         (ctx / "Dockerfile").write_text(dockerfile + "RUN exit 3\n")
         with pytest.raises(SandboxError, match="RUN exit 3"):
-            ensure_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
+            build_image(ctx, "srl-agent/test-cache", build_args={"BASE_IMAGE": base})
     finally:
         for t in tags:
             docker_client().images.remove(t, force=True)

@@ -89,9 +89,9 @@ def test_memory_model_matches_a_measured_micro_step(tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_rehearses_on_cpu():
-    """`srl-agent bench gpu --cpu`'s code path at toy size: every measurement is taken, none errors, and the sampler's
+    """`srl-agent perf gpu --cpu`'s code path at toy size: every measurement is taken, none errors, and the sampler's
     log-probs (generate under autocast) match the training forward closely."""
-    from srl_agent.bench.gpu import Case, run_case
+    from srl_agent.perf.gpu import Case, run_case
 
     case = Case("qwen2.5-1.5b-instruct", "lora", prompts=1, group=2, prompt_tokens=16, completion_tokens=4,
                 micro_batch=2, num_layers=1, width_divisor=4)

@@ -1,12 +1,12 @@
-"""The reward calibration report of `srl-agent bench reward` on the shared real trajectories: its JSON fields and
+"""The reward calibration report of `srl-agent perf reward` on the shared real trajectories: its JSON fields and
 the paraphrases it relies on (each must keep the command's argv)."""
 
 import json
 import shlex
 
 from srl_agent.actions import Bash
-from srl_agent.bench.reward_calibration import KINDS, bash_paraphrases, paraphrases, wrong_file
 from srl_agent.cli import main
+from srl_agent.perf.reward_calibration import KINDS, bash_paraphrases, paraphrases, wrong_file
 from srl_agent.reward import REWARD_MODES
 
 

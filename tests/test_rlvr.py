@@ -13,6 +13,7 @@ from _docker_env import require_docker
 
 from srl_agent.actions import Edit, Submit, render_action
 from srl_agent.cli import main
+from srl_agent.env.grading import Fault, GradeResult
 from srl_agent.rollout import Sample
 from srl_agent.train.config import resolve_config
 from srl_agent.train.rlvr import Rollout, TaskGroup, keep_group, outcome, turn_minibatches
@@ -23,19 +24,17 @@ FIX = Edit("str_replace", "/testbed/tabletext/numbers.py", old_str='"^(\\d', new
 SMALL = ["history_window=0", "max_observation_chars=200", "max_prompt_tokens=1500", "progress=false"]
 
 
-@dataclasses.dataclass
-class _Grade:
-    resolved: bool
-    error: str | None = None
+def _Grade(resolved: bool, error: str | None = None, fault: Fault = Fault.NONE) -> GradeResult:
+    return GradeResult(TASK, resolved, True, None, error=error, fault=fault)
 
 
 def test_outcome_masks_infrastructure_and_applies_the_overlong_policy():
     assert outcome("SandboxError: image missing", "error", "", None, "grade") == ("infra", None)
     assert outcome(None, "submitted", "", None, "grade") == ("ok", 0.0)  # empty patch: nothing to grade
     assert outcome(None, "submitted", "diff", _Grade(True), "grade") == ("ok", 1.0)
-    assert outcome(None, "submitted", "diff", _Grade(False, "patch did not apply"), "grade") == ("ok", 0.0)
-    assert outcome(None, "submitted", "diff", _Grade(False, "tests timed out after 5 s"), "grade") == ("ok", 0.0)
-    assert outcome(None, "submitted", "diff", _Grade(False, "sandbox start failed: X"), "grade") == ("infra", None)
+    assert outcome(None, "submitted", "diff", _Grade(False, "patch did not apply", Fault.PATCH_DID_NOT_APPLY), "grade") == ("ok", 0.0)
+    assert outcome(None, "submitted", "diff", _Grade(False, "tests timed out after 5 s", Fault.TESTS_TIMED_OUT), "grade") == ("ok", 0.0)
+    assert outcome(None, "submitted", "diff", _Grade(False, "sandbox start failed: X", Fault.INFRA), "grade") == ("infra", None)
     assert outcome(None, "turn_limit", "diff", _Grade(True), "grade") == ("ok", 1.0)
     assert outcome(None, "turn_limit", "diff", None, "zero") == ("ok", 0.0)
     assert outcome(None, "context_limit", "diff", None, "mask") == ("overlong", None)
@@ -117,10 +116,11 @@ class Recording:
 @pytest.mark.docker
 def test_rlvr_step_on_real_episodes_masks_infra_filters_and_trains_on_the_sampled_ids(coin_model, tmp_path):
     require_docker()
+    from srl_agent.answer import encode_prompt
     from srl_agent.data.prompts import PromptConfig, build_messages
-    from srl_agent.env.benches import load_bench, sandbox_factory
     from srl_agent.swe_mini.images import ensure_images
-    from srl_agent.train.data import PromptSampler, encode_prompt
+    from srl_agent.tasksets import load_bench, sandbox_factory
+    from srl_agent.train.data import PromptSampler
     from srl_agent.train.rlvr import rlvr_step
     from srl_agent.train.rlvr_loop import make_rollout_engine
     from srl_agent.train.runs import start_run, with_init_from

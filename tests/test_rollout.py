@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from srl_agent.answer import encode_prompt
 from srl_agent.models.load import ModelSpec, load_policy
 from srl_agent.rollout import SamplingParams, make_engine
-from srl_agent.train.data import encode_prompt
 from srl_agent.train.tensors import pack, token_logprobs
 
 torch.set_num_threads(1)

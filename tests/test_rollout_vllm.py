@@ -7,11 +7,11 @@ import torch
 
 pytest.importorskip("vllm")
 
+from srl_agent.answer import encode_prompt  # noqa: E402
 from srl_agent.cli import main  # noqa: E402
 from srl_agent.models.load import ModelSpec, load_policy  # noqa: E402
 from srl_agent.rollout import SamplingParams, make_engine  # noqa: E402
 from srl_agent.train.config import REPO_ROOT  # noqa: E402
-from srl_agent.train.data import encode_prompt  # noqa: E402
 from srl_agent.train.metrics import read_jsonl  # noqa: E402
 from srl_agent.train.tensors import pack, token_logprobs  # noqa: E402
 

@@ -8,12 +8,12 @@ import torch
 from test_rlvr import saved_tiny
 
 from srl_agent.agent.policies import scripted
+from srl_agent.answer import encode_prompt
 from srl_agent.cli import main
 from srl_agent.data.instances import trajectory_instances
 from srl_agent.data.prompts import PromptConfig, build_messages
 from srl_agent.readers import read_trajectories
 from srl_agent.train.config import resolve_config
-from srl_agent.train.data import encode_prompt
 from srl_agent.train.metrics import read_jsonl
 from srl_agent.train.sft_method import turn_sequences
 from srl_agent.train.tensors import pack

@@ -26,7 +26,7 @@ def test_normalise_output_ignores_timings_and_trailing_space():
 @pytest.mark.docker
 def test_step_equivalence_at_a_heldout_expert_state():
     require_docker()
-    from srl_agent.env.benches import load_bench, sandbox_factory
+    from srl_agent.tasksets import load_bench, sandbox_factory
 
     trajectories = [t for t in read_trajectories([HELDOUT]) if t.instance_id == "swe-mini__argkit-4"]
     tasks = {t.instance_id: t for t in load_bench("swe-mini", "test")}

@@ -101,7 +101,7 @@ def test_steps_bash_edit_unknown_tool_and_submit(world):
         unknown = env.step(ToolCall("browser", (("url", "x"),)))
         assert "Unknown tool 'browser'" in unknown.observation and not unknown.done
         done = env.step(Submit())
-        assert done.done and done.info["submission"] == done.observation
+        assert done.done and done.submission == done.observation
         assert "-    return a - b\n+    return a + b" in done.observation
         with pytest.raises(EpisodeError):
             env.step(Bash("ls"))

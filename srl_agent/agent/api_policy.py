@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from srl_agent.actions import ActionParseError, action_from_call, action_params, parse_action, tool_name
 from srl_agent.agent.policies import Completion, PolicyRequest, scripted
+from srl_agent.answer import THINK_CLOSE, THINK_OPEN
 from srl_agent.errors import UserError
-from srl_agent.reward import THINK_CLOSE, THINK_OPEN
 
 PREFIX = "openai:"
 ApiMode = Literal["text", "tools"]

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 
 from srl_agent.actions import ToolCall
 from srl_agent.agent.policies import Completion, Policy, PolicyRequest
+from srl_agent.answer import FormatError, format_error_message, parse_completion
 from srl_agent.data.prompts import PromptConfig, build_messages, truncate_middle
 from srl_agent.env.swe_env import Env
 from srl_agent.env.task import Task
 from srl_agent.episodes import StopReason, Turn
-from srl_agent.reward import FormatError, parse_completion
 from srl_agent.trajectory import Step
 
 
@@ -42,15 +42,6 @@ class AgentConfig:
     max_format_errors: int = 3
     """Stop after this many malformed completions in a row."""
     prompt: PromptConfig = field(default_factory=PromptConfig)
-
-
-FORMAT_ERROR = """\
-Your output was not in the required format ({error}).
-Write your reasoning inside <think>...</think>, then exactly ONE function call and nothing after it, for example:
-<think>I should look at the repository first.</think>
-<function=bash>
-<parameter=command>ls /testbed</parameter>
-</function>"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +89,7 @@ def run_agent(task: Task, env: Env, policy: Policy, config: AgentConfig = AgentC
                 parsed = parse_completion(completion.text)
             except FormatError as e:
                 # The policy sees its own output and the error, then tries again (mini-swe-agent's recovery).
-                observation = FORMAT_ERROR.format(error=e)
+                observation = format_error_message(str(e))
                 turns.append(Turn(len(turns), completion.text, "", None, observation, format_error=str(e),
                                   generate_s=generate_s, **tokens))
                 steps.append(Step("", _malformed(completion.text), observation))
@@ -110,10 +101,10 @@ def run_agent(task: Task, env: Env, policy: Policy, config: AgentConfig = AgentC
             t = time.monotonic()
             result = env.step(parsed.action)
             turns.append(Turn(len(turns), completion.text, parsed.thought, parsed.action_text, result.observation,
-                              generate_s=generate_s, execute_s=time.monotonic() - t, info=_info(result.info), **tokens))
+                              generate_s=generate_s, execute_s=time.monotonic() - t, info=dict(result.info), **tokens))
             steps.append(Step(parsed.thought, parsed.action, result.observation))
             if result.done:
-                stop, submission = "submitted", result.info.get("submission", "")
+                stop, submission = "submitted", result.submission or ""
         if submission is None:
             submission = env.submission()
     except Exception as e:  # noqa: BLE001 - a dead container or a crashed policy ends this episode only
@@ -128,10 +119,6 @@ def _malformed(text: str) -> ToolCall:
     # build_messages shows past actions in canonical form; a malformed turn has none, so the policy is shown its raw
     # output (shortened) inside a placeholder call, and the format error as the observation.
     return ToolCall("malformed_output", (("text", truncate_middle(text, 1000) if len(text) > 1000 else text),))
-
-
-def _info(info: dict) -> dict:
-    return {k: v for k, v in info.items() if k != "submission"}  # the submission is stored once, on the episode
 
 
 def _describe(e: BaseException) -> str:

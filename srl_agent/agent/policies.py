@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from srl_agent.actions import Action, Bash, Submit, render_action
+from srl_agent.actions import Action, Bash, Submit
+from srl_agent.answer import encode_prompt, render_completion
 from srl_agent.env.task import Task
 from srl_agent.errors import UserError
-from srl_agent.reward import THINK_CLOSE, THINK_OPEN
 from srl_agent.trajectory import Trajectory
 
 
@@ -52,9 +52,8 @@ class Policy(Protocol):
 
 
 def scripted(thought: str, action: Action) -> Completion:
-    """A completion in the trained format; tags inside a replayed thought would break it, so they are dropped."""
-    thought = thought.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
-    return Completion(f"{THINK_OPEN}{thought}{THINK_CLOSE}\n{render_action(action)}")
+    """A completion in the trained format (srl_agent.answer.render_completion)."""
+    return Completion(render_completion(thought, action))
 
 
 class _Scripted:
@@ -164,13 +163,9 @@ class ModelPolicy:
         return cls(name, model, tokenizer, **options)
 
     def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int | None:
-        from srl_agent.train.data import encode_prompt
-
         return len(encode_prompt(self.tokenizer, messages))
 
     def complete(self, requests: Sequence[PolicyRequest]) -> list[Completion]:
-        from srl_agent.train.data import encode_prompt
-
         prompts = [encode_prompt(self.tokenizer, r.messages) for r in requests]
         self._calls += 1
         if self._engine is not None:

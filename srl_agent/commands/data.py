@@ -112,7 +112,7 @@ def _report_skips(result: Any) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from srl_agent.data.instances import ConvertConfig, ConvertReport, build_instances, write_instances
+    from srl_agent.data.instances import ConvertConfig, DropReport, build_instances, write_instances
 
     config = ConvertConfig(
         prompt=_prompt_config(args),
@@ -122,7 +122,7 @@ def run_convert(args: argparse.Namespace) -> int:
         tokenizer=args.tokenizer,
     )
     result = _reader(args)
-    report = ConvertReport()
+    report = DropReport()
     trajectories = tqdm(result, desc="trajectories", unit="traj", disable=None, file=sys.stderr)
     written = write_instances(build_instances(trajectories, config, report), args.output)
     _report_skips(result)
@@ -195,8 +195,8 @@ def run_overlap(args: argparse.Namespace) -> int:
     import json
 
     from srl_agent.data.overlap import check_sandboxes, from_trajectories, lines, overlap
-    from srl_agent.env.benches import load_bench, sandbox_factory
     from srl_agent.readers import read_trajectories
+    from srl_agent.tasksets import load_bench, sandbox_factory
 
     split = args.split or ("test" if args.bench == "swe-mini" else "all")
     tasks = load_bench(args.bench, split, runnable=args.check_sandbox)

@@ -116,9 +116,9 @@ def _shell_pool(args: argparse.Namespace, image: str):
 
 
 def _task_shell(args: argparse.Namespace, config, pool) -> int:
-    from srl_agent.env.benches import find_task, load_bench, ready_images, sandbox_factory
     from srl_agent.env.swe_env import SWEEnv
     from srl_agent.evaluate.harness import image_template
+    from srl_agent.tasksets import find_task, load_bench, ready_images, sandbox_factory
 
     template = image_template(args.image_template, args.image_namespace)
     task = find_task(load_bench(args.bench, image_template=template), args.instance_id, args.bench)
@@ -223,10 +223,10 @@ def _register_images(group) -> None:
 
 def _images(args: argparse.Namespace) -> int:
     import docker
-    from srl_agent.env.benches import load_bench
     from srl_agent.errors import UserError
     from srl_agent.evaluate.harness import image_template
     from srl_agent.sandbox.docker import docker_client
+    from srl_agent.tasksets import load_bench
 
     tasks = load_bench(args.bench, args.split or "all", image_template(args.image_template, args.image_namespace))
     if args.instances:

@@ -336,10 +336,10 @@ def _context(policy, args: argparse.Namespace) -> int:
 
 
 def _regrade(args: argparse.Namespace) -> int:
-    from srl_agent.env.benches import load_bench
     from srl_agent.errors import UserError, output_dir
     from srl_agent.evaluate.predictions import read_predictions
     from srl_agent.evaluate.regrade import regrade_logs, summary
+    from srl_agent.tasksets import load_bench
 
     root = Path(args.regrade_logs)
     if not root.is_dir():

@@ -44,10 +44,10 @@ def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.agent import policies
     from srl_agent.commands.eval import _fill_from_training_run
     from srl_agent.data.prompts import PromptConfig
-    from srl_agent.env.benches import load_bench, sandbox_factory
     from srl_agent.errors import UserError, output_dir
     from srl_agent.evaluate.step_equivalence import run_step_equivalence
     from srl_agent.readers import read_trajectories
+    from srl_agent.tasksets import load_bench, sandbox_factory
 
     out = output_dir(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -83,22 +83,37 @@ def trajectory_instances(traj: Trajectory, prompt: PromptConfig = PromptConfig()
 
 
 @dataclass
-class ConvertReport:
-    """What a conversion kept and dropped, and why. Nothing is dropped without being counted here."""
+class DropReport:
+    """Where every input went, for `data convert`, the SRL run's data and the SFT baseline's: what was kept, what was
+    dropped and why. Nothing is dropped without being counted here. `unit` names what trajectories become."""
 
-    trajectories: int = 0
-    instances: int = 0
+    read: int = 0  # trajectories read (0 when the input was converted already)
+    trajectories: int = 0  # trajectories used (not dropped)
+    instances: int = 0  # units built from them that passed the conversion's filters
+    kept: int = 0  # units left after the consumer's own filters (training: max_prompt_tokens)
+    unit: str = "instances"
     dropped_trajectories: Counter[str] = field(default_factory=Counter)
     dropped_instances: Counter[str] = field(default_factory=Counter)
     action_types: Counter[str] = field(default_factory=Counter)
     dropped_turns: Counter[str] = field(default_factory=Counter)  # malformed turns the readers skipped
 
     def lines(self) -> list[str]:
-        out = [f"trajectories used: {self.trajectories}", f"instances written: {self.instances}"]
+        """`srl-agent data convert`'s report."""
+        out = [f"trajectories used: {self.trajectories}", f"{self.unit} written: {self.instances}"]
         out += [f"trajectories dropped ({reason}): {n}" for reason, n in sorted(self.dropped_trajectories.items())]
         out += [f"turns dropped by the reader ({reason}): {n}" for reason, n in sorted(self.dropped_turns.items())]
-        out += [f"instances dropped ({reason}): {n}" for reason, n in sorted(self.dropped_instances.items())]
+        out += [f"{self.unit} dropped ({reason}): {n}" for reason, n in sorted(self.dropped_instances.items())]
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (dataclasses.asdict would turn each Counter into a Counter of (key, count) pairs)."""
+        return {f.name: dict(v) if isinstance(v := getattr(self, f.name), Counter) else v for f in fields(self)}
+
+    def summary(self) -> str:
+        """One line for a training run's start (and its empty-dataset error)."""
+        drops = Counter({f"trajectory filter '{r}'": n for r, n in self.dropped_trajectories.items()}) + self.dropped_instances
+        parts = [f"{self.read} trajectories -> {self.instances} {self.unit} -> {self.kept} kept"]
+        return "; ".join(parts + [f"{n} dropped by {reason}" for reason, n in drops.most_common()])
 
 
 def dropped_turns(traj: Trajectory) -> Counter[str]:
@@ -140,11 +155,12 @@ def token_counter(tokenizer_name: str) -> Callable[[list[dict[str, str]]], int]:
 
 
 def build_instances(
-    trajectories: Iterable[Trajectory], config: ConvertConfig, report: ConvertReport
+    trajectories: Iterable[Trajectory], config: ConvertConfig, report: DropReport
 ) -> Iterator[SRLInstance]:
     """Apply the filters of `config` and yield the kept instances, counting everything dropped in `report`."""
     count_tokens = token_counter(config.tokenizer) if config.max_prompt_tokens is not None else None
     for traj in trajectories:
+        report.read += 1
         report.dropped_turns.update(dropped_turns(traj))
         if config.only_resolved and traj.resolved is False:
             report.dropped_trajectories["not resolved"] += 1
@@ -161,6 +177,7 @@ def build_instances(
                 report.dropped_instances[f"prompt > {config.max_prompt_tokens} tokens"] += 1
                 continue
             report.instances += 1
+            report.kept += 1
             report.action_types[inst.action_type] += 1
             yield inst
 

@@ -1,7 +1,7 @@
 """The SWE task environment: tasks, the str_replace_editor, the per-attempt environment, and grading."""
 
 from srl_agent.env.editor import Editor, EditorStyle
-from srl_agent.env.grading import GradeResult, eval_command, grade, grade_log, parse_log
+from srl_agent.env.grading import Fault, GradeResult, eval_command, grade, grade_log, parse_log
 from srl_agent.env.repo import (
     ContaminationError,
     RepoError,
@@ -19,6 +19,7 @@ __all__ = [
     "EditorStyle",
     "Env",
     "EpisodeError",
+    "Fault",
     "GradeResult",
     "RepoError",
     "StepResult",

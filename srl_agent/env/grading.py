@@ -11,6 +11,7 @@ import re
 import shlex
 import tempfile
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Literal
 
 from srl_agent.env.logs import (
@@ -30,10 +31,26 @@ Harness = Literal["swebench", "swesmith"]
 _DIFF_FILE_RE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.MULTILINE)
 
 
+class Fault(Enum):
+    """Why a patch was not graded cleanly. Only INFRA is nobody's doing: the others are the patch's (reward 0)."""
+
+    NONE = "none"
+    EMPTY_PATCH = "empty patch"
+    PATCH_DID_NOT_APPLY = "patch did not apply"
+    TESTS_TIMED_OUT = "tests timed out"
+    INFRA = "infrastructure"  # the sandbox did not start, git or the container failed
+
+    @property
+    def policy_fault(self) -> bool:
+        """The patch caused it (empty, does not apply, hangs the tests): a real outcome, scored 0."""
+        return self in (Fault.EMPTY_PATCH, Fault.PATCH_DID_NOT_APPLY, Fault.TESTS_TIMED_OUT)
+
+
 @dataclass(frozen=True, slots=True)
 class GradeResult:
     """The verdict on one patch. `tests_status` maps each parsed test id to its status (PASSED, FAILED, ...);
-    `report` is swebench's per-instance report dict; `error` names an infrastructure failure (None when clean)."""
+    `report` is swebench's per-instance report dict; `error` says what went wrong in words (None when clean) and
+    `fault` which kind of failure it was (decide on `fault`, never on the wording of `error`)."""
 
     instance_id: str
     resolved: bool
@@ -43,6 +60,7 @@ class GradeResult:
     report: dict[str, Any] = field(default_factory=dict)
     log: str = ""
     error: str | None = None
+    fault: Fault = Fault.NONE
 
 
 def test_patch_files(test_patch: str) -> list[str]:
@@ -144,14 +162,16 @@ def grade(
     """Apply `patch` to the base commit in a fresh sandbox, apply the test patch, run the tests, grade the log."""
     iid = task.instance_id
     if not patch.strip():
-        return GradeResult(iid, False, False, None, error="empty patch")
+        return GradeResult(iid, False, False, None, error="empty patch", fault=Fault.EMPTY_PATCH)
     log: list[str] = []
     try:
         sandbox = sandbox_factory(task)
     except Exception as e:  # noqa: BLE001 - recorded in the result: an eval over many tasks goes on
-        return GradeResult(iid, False, False, None, error=f"sandbox start failed: {type(e).__name__}: {e}")
+        return GradeResult(iid, False, False, None, error=f"sandbox start failed: {type(e).__name__}: {e}",
+                           fault=Fault.INFRA)
     method: str | None = None
     error: str | None = None
+    fault = Fault.NONE
     with sandbox:
         try:
             checkout_base(sandbox, repo_dir, task.base_commit)
@@ -159,7 +179,7 @@ def grade(
             log.append(apply_log)
             if method is None:
                 log.append(APPLY_PATCH_FAIL)
-                error = "patch did not apply"
+                error, fault = Fault.PATCH_DID_NOT_APPLY.value, Fault.PATCH_DID_NOT_APPLY
             else:
                 log.append(f"{APPLY_PATCH_PASS} ({method})")
                 if task.test_patch.strip():
@@ -174,14 +194,14 @@ def grade(
                 log += [START_TEST_OUTPUT, test_out.rstrip("\n"), END_TEST_OUTPUT]
                 if res.timed_out:
                     log.append(TESTS_TIMEOUT)
-                    error = f"tests timed out after {timeout:g} s"
+                    error, fault = f"tests timed out after {timeout:g} s", Fault.TESTS_TIMED_OUT
                 else:
                     code = re.search(r"SRL_EXIT=(\d+)", res.output)
                     log.append(f">>>>> Test Exit Code: {code.group(1) if code else 'unknown'}")
         except (RepoError, OSError, RuntimeError) as e:
-            error = f"{type(e).__name__}: {e}"
+            error, fault = f"{type(e).__name__}: {e}", Fault.INFRA
     text = "\n".join(log) + "\n"
     report = grade_log(task, text, model_patch=patch, harness=harness)
     status = parse_log(task, text, harness) if method is not None and error is None else {}
     resolved = bool(report.get("resolved")) and error is None
-    return GradeResult(iid, resolved, method is not None, method, status, report, text, error)
+    return GradeResult(iid, resolved, method is not None, method, status, report, text, error, fault)

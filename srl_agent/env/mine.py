@@ -97,7 +97,7 @@ def test_command(config: MineConfig, files: list[str]) -> str:
 def repo_image(repo: Path, config: MineConfig, log: Callable[[str], None] | None = None) -> str:
     """Build the repository's image (content-hash cached): a clean clone of `repo` in /testbed."""
     from srl_agent.sandbox.baseimage import BASE_LATEST
-    from srl_agent.sandbox.images import docker_dir, ensure_image
+    from srl_agent.sandbox.images import build_image, docker_dir
 
     with tempfile.TemporaryDirectory(prefix="srl-mine-") as tmp:
         clone = Path(tmp, "testbed")
@@ -109,7 +109,7 @@ def repo_image(repo: Path, config: MineConfig, log: Callable[[str], None] | None
         (clone / ".git" / "index").unlink(missing_ok=True)  # holds timestamps: would defeat the content hash
         subprocess.run(["rm", "-rf", str(clone / ".git" / "logs"), str(clone / ".git" / "hooks")], check=True)
         name = re.sub(r"[^a-z0-9_.-]+", "-", repo.resolve().name.lower()).strip("-.") or "repo"
-        return ensure_image(docker_dir() / "mined", f"srl-agent/mined.{name}",
+        return build_image(docker_dir() / "mined", f"srl-agent/mined.{name}",
                             build_args={"BASE_IMAGE": config.base_image or BASE_LATEST},
                             extra_context={"testbed": clone}, log=log)
 

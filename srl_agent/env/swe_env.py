@@ -32,12 +32,13 @@ SandboxFactory = Callable[[Task], Sandbox]
 
 @dataclass(frozen=True, slots=True)
 class StepResult:
-    """What one action produced. `info` holds exit_code, timed_out, truncated, duration_s, action (its type label),
-    and on submit the `submission` patch."""
+    """What one action produced. `info` holds exit_code, timed_out, truncated, duration_s and action (its type label);
+    `submission` is the patch, set on the step that submitted (done), None before."""
 
     observation: str
     done: bool
     info: dict[str, Any] = field(default_factory=dict)
+    submission: str | None = None
 
 
 class Env(Protocol):
@@ -135,8 +136,7 @@ class SWEEnv:
         if isinstance(action, Submit):
             patch = self.submission()
             self.done = True
-            info["submission"] = patch
-            return StepResult(patch, True, info)
+            return StepResult(patch, True, info, submission=patch)
         assert isinstance(action, ToolCall)
         return StepResult(
             f"Unknown tool {action.name!r}. The available tools are: bash, str_replace_editor, submit.", False, info

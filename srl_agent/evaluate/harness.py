@@ -160,15 +160,15 @@ def harness_instance(task: Task) -> dict[str, Any]:
 
 def check_harness_can_run(tasks: list[Task]) -> None:
     """Fail before any work when swebench's run_evaluation cannot run: no Docker, or images it cannot get."""
-    from srl_agent.env.benches import ensure_image
     from srl_agent.sandbox.base import SandboxError
-    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.client import docker_client
+    from srl_agent.sandbox.images import pull_image
 
     docker_client()
     missing = []
     for task in tasks:
         try:
-            ensure_image(task.image or "")
+            pull_image(task.image or "")
         except SandboxError as e:
             missing.append((task.instance_id, str(e)))
     if missing:

@@ -29,6 +29,7 @@ from typing import Any
 
 from srl_agent.agent.loop import AgentConfig, AgentResult, Batcher, run_agent
 from srl_agent.agent.policies import Policy
+from srl_agent.env.grading import Fault
 from srl_agent.env.task import Task
 from srl_agent.episodes import Episode, read_episodes, write_episode
 from srl_agent.errors import UserError
@@ -39,7 +40,6 @@ from srl_agent.sandbox.hosts import DockerHost
 
 SETTINGS = ("end-to-end", "oracle-file")
 GRADERS = ("srl", "swebench")
-PATCH_DID_NOT_APPLY = "patch did not apply"  # srl_agent.env.grade's wording: the model's fault, not infrastructure
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class EvalConfig:
 
 
 def select_tasks(config: EvalConfig) -> list[Task]:
-    from srl_agent.env.benches import load_bench
+    from srl_agent.tasksets import load_bench
 
     split = config.resolved_split
     tasks = load_bench(config.bench, split, config.image_template)
@@ -99,7 +99,7 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
     instances it has no patch for are not run (swebench reports them as incomplete)."""
     from tqdm import tqdm
 
-    from srl_agent.env.benches import sandbox_factory
+    from srl_agent.tasksets import sandbox_factory
 
     if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 0 or config.retries < 0:
         raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 0 (0: the pool's "
@@ -181,8 +181,8 @@ def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
     """The host pool of `config.hosts` with every task's image on every host (None without hosts)."""
     if not config.hosts:
         return None
-    from srl_agent.env.benches import ready_images
     from srl_agent.sandbox.pool import HostPool
+    from srl_agent.tasksets import ready_images
 
     pool = HostPool.connect(config.hosts)
     ready_images(config.bench, tasks, pool, progress=config.progress)
@@ -252,7 +252,7 @@ def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, co
                        "report": g.report}
             (logs / "test_output.txt").write_text(g.log, encoding="utf-8", errors="surrogateescape")
             (logs / "report.json").write_text(json.dumps({task.instance_id: g.report}, indent=4), encoding="utf-8")
-            if g.error is not None and g.error != PATCH_DID_NOT_APPLY:
+            if g.error is not None and g.fault is not Fault.PATCH_DID_NOT_APPLY:  # the model's fault, not infrastructure
                 error, metadata["error_phase"] = f"grading: {g.error}", "grade"
                 (logs / "error.txt").write_text(g.error, encoding="utf-8")
             else:

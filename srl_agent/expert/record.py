@@ -53,7 +53,7 @@ def run_expert(task: Task, spec: TaskSpec, factory: SandboxFactory) -> Recorded:
             messages.append({"role": "assistant", "content": f"{thought}\n\n{render_action(action)}"})
             result = env.step(action)
             if result.done:
-                patch = result.info["submission"]
+                patch = result.submission
                 break
             messages.append({"role": "user", "content": OBSERVATION_PREFIX + result.observation})
             thought, action = plan.send(result.observation)

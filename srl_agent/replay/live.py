@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from srl_agent.actions import Action, ActionParseError, parse_action, render_action
+from srl_agent.answer import THINK_OPEN, FormatError, parse_completion, render_completion
 from srl_agent.env.swe_env import SandboxFactory, SWEEnv
 from srl_agent.env.task import Task
 from srl_agent.errors import UserError
 from srl_agent.replay.model import Item
-from srl_agent.reward import FormatError, parse_completion, srl_reward
+from srl_agent.reward import srl_reward
 from srl_agent.trajectory import Step, Trajectory
 
 EDITED_THOUGHT = "(action written by the user in srl-agent replay --live)"
@@ -64,7 +65,7 @@ def expert_actions(item: Item, expert: Trajectory | None) -> list[str]:
 
 
 def resolve_task(bench: str, instance_id: str) -> tuple[Task, SandboxFactory]:
-    from srl_agent.env.benches import find_task, load_bench, sandbox_factory
+    from srl_agent.tasksets import find_task, load_bench, sandbox_factory
 
     task = find_task(load_bench(bench), instance_id, bench)
     return task, sandbox_factory(bench)  # type: ignore[return-value]
@@ -140,12 +141,12 @@ class LiveSession:
             raise UserError("the episode is done (it submitted); go back and branch again")
         stripped = text.strip()
         try:
-            if stripped.startswith("<think>"):
+            if stripped.startswith(THINK_OPEN):
                 parsed = parse_completion(stripped)
                 action, thought, completion = parsed.action, parsed.thought, stripped
             else:
                 action, thought = parse_action(stripped), EDITED_THOUGHT
-                completion = f"<think>{thought}</think>\n{render_action(action)}"
+                completion = render_completion(thought, action)
         except (ActionParseError, FormatError) as e:
             raise UserError(f"cannot run this: {e}") from None
         return self._run(action, render_action(action), origin, thought, completion)
@@ -154,10 +155,10 @@ class LiveSession:
              recorded: str | None = None) -> LiveStep:
         expert = self.expert_action()
         result = self.env.step(action)
-        diff = result.info.get("submission") if result.done else self.env.submission()
+        diff = result.submission if result.done else self.env.submission()
         reward = None
         if expert is not None:
-            scored = completion if completion is not None else f"<think>{thought}</think>\n{text}"
+            scored = completion if completion is not None else render_completion(thought, text)
             reward = srl_reward(scored, expert)
         step = LiveStep(self.k, origin, text, thought, result.observation, diff or "", (diff or "") != self._diff,
                         expert, reward, recorded, result.done, dict(result.info))
@@ -194,8 +195,8 @@ class Policy:
         self.engine = HFEngine(load_base_model(name, tokenizer=self.tokenizer), self.tokenizer, batch_size=1)
 
     def propose(self, messages: list[dict[str, str]]) -> str:
+        from srl_agent.answer import encode_prompt
         from srl_agent.rollout import SamplingParams
-        from srl_agent.train.data import encode_prompt
 
         ids = encode_prompt(self.tokenizer, messages)
         [[sample]] = self.engine.generate([ids], 1, SamplingParams(self.temperature, self.max_tokens), self.seed)

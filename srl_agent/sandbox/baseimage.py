@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from srl_agent.errors import UserError
-from srl_agent.sandbox.images import IMAGE_LABEL, docker_dir, ensure_image, image_exists
+from srl_agent.sandbox.images import IMAGE_LABEL, build_image, docker_dir, image_exists
 
 # Debian packages of every sandbox image: pytest comes from Debian because containers cannot reach PyPI.
 BASE_PACKAGES = ("python3", "python3-pip", "python3-venv", "python3-pytest", "git", "patch", "procps", "ca-certificates")
@@ -117,7 +117,7 @@ def ensure_base_image(
     rootfs image, else the registry image if it can be pulled, else debootstrap). wheels_dir: *.whl files made
     available to pip inside the image (PIP_FIND_LINKS=/wheels).
     """
-    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.client import docker_client
 
     if source not in ("auto", "debootstrap", "registry"):
         raise UserError(f"unknown base image source {source!r}: use auto, debootstrap or registry")
@@ -135,7 +135,7 @@ def ensure_base_image(
             raise UserError(f"cannot pull {registry_image}: use --source debootstrap on machines without a registry")
         base, network = registry_image, "default"
     extra = {"wheels": wheels_dir} if wheels_dir else None
-    tag = ensure_image(
+    tag = build_image(
         docker_dir() / "base",
         BASE_NAME,
         build_args={"BASE_IMAGE": base, "PACKAGES": " ".join(packages)},

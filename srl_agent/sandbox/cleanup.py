@@ -187,7 +187,7 @@ def gc(all_: bool = False, client=None) -> tuple[list[str], list[str]]:
     Returns (removed container names, kept container names). Containers owned by other hosts are kept.
     """
     import docker
-    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.client import docker_client
 
     removed: list[str] = []
     kept: list[str] = []

@@ -20,31 +20,9 @@ import time
 
 from srl_agent.sandbox import cleanup
 from srl_agent.sandbox.base import CommandResult, SandboxError
+from srl_agent.sandbox.client import docker_client
 from srl_agent.sandbox.config import SandboxConfig
 from srl_agent.sandbox.shell import SIGNAL_GROUP_SCRIPT, ShellSession
-
-_client = None
-_client_lock = threading.Lock()
-
-
-def docker_client():
-    """A shared Docker client (thread-safe, pooled). Raises UserError when the engine is unreachable."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            import docker
-            from srl_agent.errors import UserError
-
-            try:
-                c = docker.from_env(max_pool_size=64, timeout=120)
-                c.ping()
-            except docker.errors.DockerException as e:
-                raise UserError(
-                    f"Docker engine not reachable ({e}): start dockerd (e.g. `sudo dockerd > /tmp/dockerd.log 2>&1 &`"
-                    " or `sudo systemctl start docker`), or run .ci/docker-setup.sh"
-                ) from None
-            _client = c
-        return _client
 
 
 class _ExecTransport:

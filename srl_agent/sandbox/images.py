@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def image_exists(client, tag: str) -> bool:
         return False
 
 
-def ensure_image(
+def build_image(
     context_dir: str | Path,
     name: str,
     *,
@@ -73,7 +74,7 @@ def ensure_image(
     wheels for offline pip). network: the build's network ("none" for offline builds, "default" to let RUN steps
     download). Raises SandboxError with the build log tail when the build fails.
     """
-    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.client import docker_client
 
     client = client or docker_client()
     args = dict(build_args or {})
@@ -121,3 +122,30 @@ def _build(client, ctx: Path, tag: str, args: dict[str, str], network: str, dige
             lines.append(text if text.endswith("\n") else text + "\n")
             if log and text.startswith("Step "):
                 log(text.rstrip())
+
+
+_available: set[str] = set()
+_available_lock = threading.Lock()
+
+
+def pull_image(image: str) -> None:
+    """Make sure `image` is on this machine: found locally, else pulled. Raises SandboxError saying what to do."""
+    import docker
+    from srl_agent.sandbox.client import docker_client
+
+    if image in _available:
+        return
+    client = docker_client()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.APIError as e:
+            reason = getattr(e, "explanation", None) or str(e)
+            raise SandboxError(
+                f"image {image} is not on this machine and cannot be pulled ({reason}). Pull or build it where a "
+                "registry is reachable, then copy it here (docker save | docker load)"
+            ) from None
+    with _available_lock:
+        _available.add(image)

@@ -27,15 +27,15 @@ def ensure_task_image(spec: TaskSpec, base_image: str | None = None, log: Callab
     The hash covers the repository (so an edited library or spec rebuilds) and the base image's id.
     """
     from srl_agent.sandbox.baseimage import BASE_LATEST
-    from srl_agent.sandbox.docker import docker_client
-    from srl_agent.sandbox.images import docker_dir, ensure_image
+    from srl_agent.sandbox.client import docker_client
+    from srl_agent.sandbox.images import build_image, docker_dir
 
     with tempfile.TemporaryDirectory(prefix="swe-mini-ctx-") as tmp:
         repo = Path(tmp, "testbed")
         build_repo(spec, repo)
         (repo / ".git" / "index").unlink()
         shutil.rmtree(repo / ".git" / "logs", ignore_errors=True)  # reflog: the guard removes it anyway
-        tag = ensure_image(docker_dir() / "swe-mini", image_name(spec),
+        tag = build_image(docker_dir() / "swe-mini", image_name(spec),
                            build_args={"BASE_IMAGE": base_image or BASE_LATEST},
                            extra_context={"testbed": repo}, log=log)
     docker_client().images.get(tag).tag(image_name(spec), "latest")

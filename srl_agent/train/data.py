@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srl_agent.data.instances import SRLInstance
+from srl_agent.answer import encode_prompt
+from srl_agent.data.instances import DropReport, SRLInstance
 from srl_agent.errors import UserError
 
 
@@ -17,22 +17,6 @@ from srl_agent.errors import UserError
 class TrainPrompt:
     instance: SRLInstance
     prompt_ids: tuple[int, ...]  # the chat-templated prompt, ending with the assistant header
-
-
-@dataclass
-class DataReport:
-    """Where every input went: the empty-dataset error quotes this."""
-
-    sources: list[str]
-    trajectories: int = 0
-    instances: int = 0
-    kept: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-
-    def summary(self) -> str:
-        parts = [f"{self.trajectories} trajectories -> {self.instances} instances -> {self.kept} kept"]
-        parts += [f"{n} dropped by {reason}" for reason, n in self.dropped.most_common()]
-        return "; ".join(parts)
 
 
 def _is_instance_file(path: Path) -> bool:
@@ -48,17 +32,11 @@ def _is_instance_file(path: Path) -> bool:
     return isinstance(row, dict) and "expert_action" in row and "prompt" in row
 
 
-def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
-    """Chat template as text, then encode once: these ids are what the policy sees and what the loss conditions on."""
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
-def load_instances(sources: list[str], cfg: Any) -> tuple[list[SRLInstance], DataReport]:
-    from srl_agent.data.instances import ConvertConfig, ConvertReport, build_instances, read_instances
+def load_instances(sources: list[str], cfg: Any) -> tuple[list[SRLInstance], DropReport]:
+    from srl_agent.data.instances import ConvertConfig, build_instances, read_instances
     from srl_agent.data.prompts import PromptConfig
 
-    report = DataReport(sources)
+    report = DropReport()
     instances: list[SRLInstance] = []
     trajectory_sources = []
     for source in sources:
@@ -71,22 +49,17 @@ def load_instances(sources: list[str], cfg: Any) -> tuple[list[SRLInstance], Dat
 
         prompt = PromptConfig(history_window=cfg.history_window, max_observation_chars=cfg.max_observation_chars)
         convert = ConvertConfig(prompt=prompt, only_resolved=cfg.only_resolved)
-        conv_report = ConvertReport()
-        read = read_trajectories(trajectory_sources)
-        instances += list(build_instances(read, convert, conv_report))
-        report.trajectories = read.read
-        for reason, n in conv_report.dropped_trajectories.items():
-            report.dropped[f"trajectory filter '{reason}' (only_resolved={cfg.only_resolved})" if reason == "not resolved" else f"trajectory filter '{reason}'"] += n
+        instances += list(build_instances(read_trajectories(trajectory_sources), convert, report))
     report.instances = len(instances)
     return instances, report
 
 
-def tokenize_instances(instances: list[SRLInstance], tokenizer: Any, cfg: Any, report: DataReport) -> list[TrainPrompt]:
+def tokenize_instances(instances: list[SRLInstance], tokenizer: Any, cfg: Any, report: DropReport) -> list[TrainPrompt]:
     prompts = []
     for inst in instances:
         ids = encode_prompt(tokenizer, list(inst.prompt))
         if len(ids) > cfg.max_prompt_tokens:
-            report.dropped[f"max_prompt_tokens={cfg.max_prompt_tokens}"] += 1
+            report.dropped_instances[f"max_prompt_tokens={cfg.max_prompt_tokens}"] += 1
             continue
         prompts.append(TrainPrompt(inst, tuple(ids)))
     report.kept = len(prompts)

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from srl_agent.agent.policies import Completion, PolicyRequest
+from srl_agent.env.grading import Fault
 from srl_agent.rollout import RolloutEngine, Sample, SamplingParams
 from srl_agent.train.config import TrainConfig
 from srl_agent.train.grpo import group_advantages, step_seed, token_weights, train_on_sequences
 
-PATCH_DID_NOT_APPLY = "patch did not apply"  # srl_agent.env.grade's wording: the policy's fault, reward 0
 OVERLONG = ("turn_limit", "context_limit")
 
 
@@ -70,9 +70,9 @@ def outcome(error: str | None, stop_reason: str, submission: str, grade: Any, ov
         return ("overlong", None) if overlong == "mask" else ("ok", 0.0)
     if not submission.strip() or grade is None:
         return "ok", 0.0
-    if grade.error is None:
+    if grade.fault is Fault.NONE:
         return "ok", float(grade.resolved)
-    if grade.error == PATCH_DID_NOT_APPLY or grade.error.startswith("tests timed out"):
+    if grade.fault.policy_fault:
         return "ok", 0.0  # a patch that does not apply or hangs the tests is the policy's doing
     return "infra", None
 
@@ -100,12 +100,12 @@ class EngineTurns:
         self.samples: dict[int, Sample] = {}  # id(request) -> its sample; the request is alive until collected
 
     def count_prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        from srl_agent.train.data import encode_prompt
+        from srl_agent.answer import encode_prompt
 
         return len(encode_prompt(self.tokenizer, messages))
 
     def complete(self, requests: list[PolicyRequest]) -> list[Completion]:
-        from srl_agent.train.data import encode_prompt
+        from srl_agent.answer import encode_prompt
 
         prompts = [encode_prompt(self.tokenizer, r.messages) for r in requests]
         self.calls += 1

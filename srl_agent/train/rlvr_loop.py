@@ -67,7 +67,7 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
         raise UserError("kl_coef > 0 is not supported with method=rlvr (the paper uses 0); set kl_coef=0")
     cfg = with_init_from(cfg)
     if tasks is None:
-        from srl_agent.env.benches import load_bench, ready_images, sandbox_factory
+        from srl_agent.tasksets import load_bench, ready_images, sandbox_factory
 
         tasks = load_bench(cfg.bench, cfg.split)
         pool = None

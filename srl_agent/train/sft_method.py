@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from srl_agent.data.instances import DropReport
 from srl_agent.errors import UserError
 from srl_agent.rollout import Sample
 from srl_agent.train.config import TrainConfig
@@ -34,42 +35,44 @@ from srl_agent.trajectory import Trajectory
 
 def turn_sequences(traj: Trajectory, tokenizer: Any, cfg: TrainConfig) -> list[Sample]:
     """The trajectory's assistant turns as (prompt ids, turn ids) pairs in the eval format; prompt ids are masked."""
-    from srl_agent.agent.policies import scripted
+    from srl_agent.answer import encode_prompt, render_completion
     from srl_agent.data.prompts import PromptConfig, build_messages
-    from srl_agent.train.data import encode_prompt
 
     prompt_cfg = PromptConfig(history_window=cfg.history_window, max_observation_chars=cfg.max_observation_chars)
     out = []
     for k, step in enumerate(traj.steps):
         prompt_ids = encode_prompt(tokenizer, build_messages(traj.problem_statement, traj.steps[:k], prompt_cfg))
-        text = scripted(step.thought, step.action).text
+        text = render_completion(step.thought, step.action)
         turn_ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
         out.append(Sample(tuple(prompt_ids), turn_ids, (0.0,) * len(turn_ids), text, True))
     return out
 
 
 def load_sequences(sources: list[str], tokenizer: Any,
-                   cfg: TrainConfig) -> tuple[list[list[Sample]], dict[str, int], list[str]]:
+                   cfg: TrainConfig) -> tuple[list[list[Sample]], DropReport, list[str]]:
     """Per trajectory, its turn sequences; turns whose prompt exceeds max_prompt_tokens are dropped and counted. Also
     the instance ids trained on (for eval's contamination warning)."""
     from srl_agent.readers import read_trajectories
 
-    report = {"trajectories": 0, "unresolved_dropped": 0, "turns": 0, "turns_dropped_max_prompt_tokens": 0}
+    report = DropReport(unit="turns")
     per_traj, ids = [], []
     for traj in read_trajectories(sources):
-        report["trajectories"] += 1
+        report.read += 1
         if cfg.only_resolved and traj.resolved is False:
-            report["unresolved_dropped"] += 1
+            report.dropped_trajectories["not resolved"] += 1
             continue
+        report.trajectories += 1
         seqs = turn_sequences(traj, tokenizer, cfg)
         kept = [s for s in seqs if len(s.prompt_ids) <= cfg.max_prompt_tokens]
-        report["turns"] += len(kept)
-        report["turns_dropped_max_prompt_tokens"] += len(seqs) - len(kept)
+        report.instances += len(seqs)
+        report.kept += len(kept)
+        if len(seqs) > len(kept):
+            report.dropped_instances[f"max_prompt_tokens={cfg.max_prompt_tokens}"] += len(seqs) - len(kept)
         if kept:
             per_traj.append(kept)
             ids.append(traj.instance_id)
     if not per_traj:
-        raise UserError(f"no SFT data left ({report}); relax only_resolved / max_prompt_tokens or check --trajectories")
+        raise UserError(f"no SFT data left ({report.summary()}); relax only_resolved / max_prompt_tokens or check --trajectories")
     return per_traj, report, ids
 
 
@@ -117,7 +120,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
     steps = cfg.epochs * math.ceil(len(per_traj) / batch) if cfg.epochs else cfg.steps
     run = start_run(cfg, output, resume, total_updates=steps)
     acc, model = run.accelerator, run.model
-    say(acc, f"sft data: {report}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")
+    say(acc, f"sft data: {report.summary()}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")
     if acc.is_main_process:
         from srl_agent.data.overlap import write_manifest
 
@@ -157,7 +160,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
     logger.close()
     # The loss on a fixed subset of trajectories before and after: did imitation happen?
     summary |= {"probe_loss_end": sft_loss(model, probe, pad, acc, cfg.micro_batch_size, backward=False), "steps": steps,
-                "data": report}
+                "data": report.to_dict()}
     if acc.is_main_process:
         (output / "sft_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     final = ckpt.save_final(output / "final", model, run.tokenizer, cfg.merge_lora, acc)

@@ -1,4 +1,4 @@
-"""`srl-agent bench pool`: what the Docker host pool adds to each episode, measured against the same work without it.
+"""`srl-agent perf pool`: what the Docker host pool adds to each episode, measured against the same work without it.
 
     placement     HostPool.acquire + release (the lock, the choice of host), one thread and 16 contending threads
     start/close   a sandbox started, one command run, closed: DockerSandbox on the host directly vs through the pool

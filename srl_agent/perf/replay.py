@@ -1,4 +1,4 @@
-"""`srl-agent bench replay`: how fast the viewer opens a 100 MB episodes.jsonl and a 1,000-step episode.
+"""`srl-agent perf replay`: how fast the viewer opens a 100 MB episodes.jsonl and a 1,000-step episode.
 
 The file is built from real trajectories (the shipped swe-mini ones and every trajectory under the sample directory),
 each written as an expert-policy `Episode` through srl_agent.episodes (real thoughts, actions and observations),

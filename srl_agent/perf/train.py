@@ -1,4 +1,4 @@
-"""`srl-agent bench train`: SRL steps of srl-agent vs TRL's `GRPOTrainer`, same model, data, G, lengths and reward.
+"""`srl-agent perf train`: SRL steps of srl-agent vs TRL's `GRPOTrainer`, same model, data, G, lengths and reward.
 
 Both sides, in one process, one after the other:
   - the built-in tiny model with the same seed (the same initial weights) and tokenizer, on CPU in float32;

@@ -1,4 +1,4 @@
-"""`srl-agent bench eval`: wall clock of `srl-agent eval` on swe-mini at 1, 2, 4… workers, split into image/start,
+"""`srl-agent perf eval`: wall clock of `srl-agent eval` on swe-mini at 1, 2, 4… workers, split into image/start,
 agent turns and grading, and the worker count where more parallelism stops paying (this machine's saturation)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Resolve a bench name or path to its tasks and a sandbox factory: one place for `env shell`, `eval` and `train`.
+"""The task-set registry: a `--bench` name or path -> its tasks and a sandbox factory, for `env shell`, `eval`,
+`replay --live` and `train --method rlvr`. It sits above env/, swe_mini/ and evaluate/ (it uses all three).
 
     swe-mini                                    embedded (envs/swe-mini); split train | test | all
     swe-bench | swe-bench-lite | swe-bench-verified   the Hugging Face datasets (via swebench's loader; needs internet)
@@ -13,7 +14,6 @@ Classic SWE-bench instances (no `image` field, a repo/version swebench knows) ge
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,34 +139,6 @@ def find_task(tasks: list[Task], instance_id: str, bench: str) -> Task:
     raise UserError(f"no instance {instance_id!r} in {bench} (it has {len(tasks)}: {ids}{', …' if len(tasks) > 8 else ''})")
 
 
-_available: set[str] = set()
-_available_lock = threading.Lock()
-
-
-def ensure_image(image: str) -> None:
-    """Make sure `image` is on this machine: found locally, else pulled. Raises SandboxError saying what to do."""
-    import docker
-    from srl_agent.sandbox.base import SandboxError
-    from srl_agent.sandbox.docker import docker_client
-
-    if image in _available:
-        return
-    client = docker_client()
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        try:
-            client.images.pull(image)
-        except docker.errors.APIError as e:
-            reason = getattr(e, "explanation", None) or str(e)
-            raise SandboxError(
-                f"image {image} is not on this machine and cannot be pulled ({reason}). Pull or build it where a "
-                "registry is reachable, then copy it here (docker save | docker load)"
-            ) from None
-    with _available_lock:
-        _available.add(image)
-
-
 def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], object]:
     """A factory that starts a DockerSandbox on each task's image (swe-mini builds its images on first use). With a
     `pool` (srl_agent.sandbox.pool.HostPool) each sandbox goes to a host with a free slot; `ready_images` must have
@@ -177,6 +149,7 @@ def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], obje
         return swe_mini.sandbox_factory(config, pool)
     from srl_agent.evaluate.harness import CONDA_PATH, is_official_image
     from srl_agent.sandbox.config import SandboxConfig
+    from srl_agent.sandbox.images import pull_image
     from srl_agent.sandbox.pool import start_sandbox
 
     base = config or SandboxConfig()
@@ -185,7 +158,7 @@ def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], obje
         if not task.image:
             raise UserError(f"task {task.instance_id} has no `image` field: add one to its row (the image with the repo at /testbed)")
         if pool is None:
-            ensure_image(task.image)
+            pull_image(task.image)
         env = base.env
         if is_official_image(task.image):  # the repository's conda env first on PATH, as after `conda activate testbed`
             env = (*env, ("PATH", CONDA_PATH))
@@ -210,7 +183,7 @@ def ready_images(bench: str, tasks: list[Task], pool=None, progress: bool = True
             raise UserError(f"{len(no_image)} task(s) of {bench} have no `image` field (first: {no_image[0]}): add "
                             "one to each row (the image with the repo at /testbed)")
         images = [t.image for t in tasks]
-    from srl_agent.sandbox.docker import docker_client
+    from srl_agent.sandbox.client import docker_client
 
     if pool is None:
         ensure_on_hosts({"local": docker_client()}, images, progress=progress)

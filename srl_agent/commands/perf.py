@@ -1,6 +1,6 @@
-"""`srl-agent bench …`: reproducible performance measurements. Each writes a JSON file; results go in docs/benchmarks.md.
+"""`srl-agent perf …`: reproducible performance measurements. Each writes a JSON file; results go in docs/benchmarks.md.
 
-A group: each benchmark adds one `_register_<name>` function below and its code lives in srl_agent/bench/<name>.py.
+A group: each benchmark adds one `_register_<name>` function below and its code lives in srl_agent/perf/<name>.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ DEFAULT_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("bench", help="performance benchmarks (JSON results)")
-    group = p.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    # `bench` is the former name, kept as an alias (task sets are `--bench`; speed measurements are `perf`).
+    p = sub.add_parser("perf", aliases=["bench"], help="performance benchmarks (JSON results; alias: bench)")
+    group = p.add_subparsers(dest="perf_command", metavar="BENCHMARK")
     p.set_defaults(func=lambda args: p.print_help() or 2)
     _register_data(group)
     _register_reward(group)
@@ -57,7 +58,7 @@ def _register_data(group: Any) -> None:
 
 
 def _bench_data(args: argparse.Namespace) -> int:
-    from srl_agent.bench.data import run_data_bench
+    from srl_agent.perf.data import run_data_bench
 
     print(f"converting {args.trajectories} trajectories …", file=sys.stderr)
     write_json(run_data_bench(_samples(args.samples), args.trajectories), args.json)
@@ -75,8 +76,8 @@ def _register_reward(group: Any) -> None:
 
 
 def _bench_reward(args: argparse.Namespace) -> int:
-    from srl_agent.bench.reward import run_reward_bench
-    from srl_agent.bench.reward_calibration import calibrate, pivot_rollouts
+    from srl_agent.perf.reward import run_reward_bench
+    from srl_agent.perf.reward_calibration import calibrate, pivot_rollouts
 
     samples = _samples(args.samples)
     result = run_reward_bench(samples)
@@ -98,7 +99,7 @@ def _register_sandbox(group: Any) -> None:
 
 
 def _bench_sandbox(args: argparse.Namespace) -> int:
-    from srl_agent.bench.sandbox import run_sandbox_bench
+    from srl_agent.perf.sandbox import run_sandbox_bench
     from srl_agent.sandbox.config import DEFAULT_IMAGE
 
     result = run_sandbox_bench(
@@ -118,7 +119,7 @@ def _register_replay(group: Any) -> None:
 
 
 def _bench_replay(args: argparse.Namespace) -> int:
-    from srl_agent.bench.replay import run_replay_bench
+    from srl_agent.perf.replay import run_replay_bench
 
     print(f"building a {args.size_mb:g} MB episodes.jsonl from real trajectories …", file=sys.stderr)
     write_json(run_replay_bench(_samples(args.samples), args.size_mb, args.repeats), args.json)
@@ -135,7 +136,7 @@ def _register_eval(group: Any) -> None:
 
 
 def _bench_eval(args: argparse.Namespace) -> int:
-    from srl_agent.bench.eval import run_eval_bench
+    from srl_agent.perf.eval import run_eval_bench
 
     print(f"srl-agent eval --policy {args.policy} at {args.workers} workers …", file=sys.stderr)
     write_json(run_eval_bench(args.policy, tuple(args.workers)), args.json)
@@ -151,8 +152,8 @@ def _register_train(group: Any) -> None:
 
 
 def _bench_train(args: argparse.Namespace) -> int:
-    from srl_agent.bench.train import run_train_bench
     from srl_agent.errors import UserError
+    from srl_agent.perf.train import run_train_bench
     from srl_agent.train.config import DEFAULT_TRAJECTORIES
 
     if args.steps < 2:
@@ -176,7 +177,7 @@ def _register_pool(group: Any) -> None:
 
 def _bench_pool(args: argparse.Namespace) -> int:
     from srl_agent import swe_mini
-    from srl_agent.bench.pool import run_pool_bench
+    from srl_agent.perf.pool import run_pool_bench
     from srl_agent.sandbox.config import DEFAULT_IMAGE
     from srl_agent.swe_mini.images import ensure_images
 
@@ -192,7 +193,7 @@ def _register_plan(group: Any) -> None:
 
 
 def _bench_plan(args: argparse.Namespace) -> int:
-    from srl_agent.bench.plan import run_plan_bench
+    from srl_agent.perf.plan import run_plan_bench
 
     write_json(run_plan_bench(), args.json)
     return 0
@@ -207,7 +208,7 @@ def _register_gpu(group: Any) -> None:
 
 
 def _bench_gpu(args: argparse.Namespace) -> int:
-    from srl_agent.bench.gpu import run_gpu_bench
+    from srl_agent.perf.gpu import run_gpu_bench
 
     result = run_gpu_bench(cpu=args.cpu)
     write_json(result, args.json)
@@ -227,8 +228,8 @@ def _register_rollout(group: Any) -> None:
 
 
 def _bench_rollout(args: argparse.Namespace) -> int:
-    from srl_agent.bench.rollout import run_rollout_bench
     from srl_agent.errors import UserError
+    from srl_agent.perf.rollout import run_rollout_bench
 
     try:
         import vllm  # noqa: F401

@@ -1,4 +1,4 @@
-"""`srl-agent bench reward`: how far the rapidfuzz reward is from the paper's difflib reward, and how much faster.
+"""`srl-agent perf reward`: how far the rapidfuzz reward is from the paper's difflib reward, and how much faster.
 
 Pairs are realistic: for every expert action in the sample data, the "prediction" is another action of the same
 trajectory with the same tool (a plausible near miss, e.g. two different `grep`s or two edits of one file) and one

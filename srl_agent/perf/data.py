@@ -1,4 +1,4 @@
-"""`srl-agent bench data`: trajectories → SRL instances throughput on a paper-sized set (5,000 trajectories).
+"""`srl-agent perf data`: trajectories → SRL instances throughput on a paper-sized set (5,000 trajectories).
 
 The set is built by cycling the real dataset rows found under the sample directory (SWE-smith, SWE-Gym/OpenHands,
 ShareGPT and nebius rows: the formats people train on) into one JSONL file, so parsing, detection, prompt building
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from srl_agent.data.instances import ConvertConfig, ConvertReport, build_instances, write_instances
+from srl_agent.data.instances import ConvertConfig, DropReport, build_instances, write_instances
 from srl_agent.readers import detect, read_trajectories
 from srl_agent.readers.load import iter_records
 from srl_agent.trajectory import DataError
@@ -45,7 +45,7 @@ def run_data_bench(sample_dir: Path, trajectories: int = 5000, workdir: Path | N
             for i in range(trajectories):
                 f.write(lines[i % len(lines)] + "\n")
         input_mb = src.stat().st_size / 2**20
-        report = ConvertReport()
+        report = DropReport()
         start = time.perf_counter()
         result = read_trajectories([src])
         write_instances(build_instances(result, ConvertConfig(only_resolved=False), report), out)

@@ -1,4 +1,4 @@
-"""`srl-agent bench sandbox`: container start and per-command latency of DockerSandbox, measured in one run against a
+"""`srl-agent perf sandbox`: container start and per-command latency of DockerSandbox, measured in one run against a
 plain `docker exec` per command and against SWE-ReX (when it is installed in the host venv)."""
 
 from __future__ import annotations
@@ -146,13 +146,13 @@ def _swerex_image(base_image: str, version: str) -> str:
     import subprocess
     import sys
 
-    from srl_agent.sandbox.images import docker_dir, ensure_image
+    from srl_agent.sandbox.images import build_image, docker_dir
 
     wheels = Path.home() / ".cache" / "srl-agent" / f"swerex-{version}-wheels"
     if not any(wheels.glob("swe_rex-*.whl")):
         cmd = [sys.executable, "-m", "pip", "download", f"swe-rex=={version}", "-d", str(wheels), "-q"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    return ensure_image(
+    return build_image(
         docker_dir() / "swerex", "srl-agent/swerex", build_args={"BASE_IMAGE": base_image}, extra_context={"wheels": wheels}
     )
 

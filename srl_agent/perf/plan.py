@@ -1,4 +1,4 @@
-"""`srl-agent bench plan`: the memory plan against measured peaks of a real training micro-step on this machine, for
+"""`srl-agent perf plan`: the memory plan against measured peaks of a real training micro-step on this machine, for
 the tiny model, SmolLM2-135M (when installed) and a reduced real Qwen2.5 (2 layers, quarter width, real vocabulary),
 in fp32 and bf16, full and LoRA, with and without gradient checkpointing."""
 

@@ -1,4 +1,4 @@
-"""`srl-agent bench rollout`: the in-process vLLM engine vs the vLLM server engine on the same work.
+"""`srl-agent perf rollout`: the in-process vLLM engine vs the vLLM server engine on the same work.
 
 Both engines get the same policy weights, the same prompts (P prompts, G samples each, at most T new tokens, seeded),
 one after the other on the same machine. Per repeat, each engine does one "step": a weight sync (what follows every

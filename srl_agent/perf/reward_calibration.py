@@ -1,4 +1,4 @@
-"""Reward calibration (part of `srl-agent bench reward`): does each reward mode tell equivalent actions from wrong ones?
+"""Reward calibration (part of `srl-agent perf reward`): does each reward mode tell equivalent actions from wrong ones?
 
 For every expert action of the real trajectories, three kinds of prediction are scored against it, in every mode
 (difflib, rapidfuzz, action, pivot), as a policy completion `<think>…</think>` + the canonical action:

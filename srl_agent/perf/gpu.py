@@ -1,4 +1,4 @@
-"""`srl-agent bench gpu`: one short run that measures the real thing on a GPU (or a toy-size rehearsal on CPU).
+"""`srl-agent perf gpu`: one short run that measures the real thing on a GPU (or a toy-size rehearsal on CPU).
 
 Random-init Qwen2.5-1.5B and Qwen2.5-Coder-7B from the shipped configs (`srl_agent.models.real`, no download), bf16:
   1. rollout tokens/s with the HF engine (the trainer's own generate path), G completions per prompt;
