@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from srl_agent.agent.policies import ModelPolicy
+from srl_agent.answer import encode_prompt
 from srl_agent.models.load import load_base_model, load_tokenizer
 from srl_agent.models.real import real_generation_config
 from srl_agent.models.tiny import tiny_model, tiny_tokenizer
 from srl_agent.rollout import SamplingParams, make_engine
-from srl_agent.train.data import encode_prompt
 from srl_agent.train.tensors import pack, token_logprobs
 
 torch.set_num_threads(1)

@@ -21,7 +21,7 @@ def resolve_eval_side(spec: str) -> EvalSide:
         return split_eval_side(manifest)
     from pathlib import Path
 
-    from srl_agent.env.benches import load_bench
+    from srl_agent.tasksets import load_bench
 
     name, _, split = (spec, "", "") if Path(spec).exists() else spec.partition(":")
     tasks = load_bench(name, split or ("test" if name == "swe-mini" else "all"))
