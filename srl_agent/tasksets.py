@@ -1,5 +1,6 @@
 """The task-set registry: a `--bench` name or path -> its tasks and a sandbox factory, for `env shell`, `eval`,
-`replay --live` and `train --method rlvr`. It sits above env/, swe_mini/ and evaluate/ (it uses all three).
+`replay --live` and `train --method rlvr`. It sits above env/ and swe_mini/ (it uses both) and below what runs
+tasks (evaluate/, train/, commands/), so nothing it uses reaches back to it.
 
     swe-mini                                    embedded (envs/swe-mini); split train | test | all
     swe-bench | swe-bench-lite | swe-bench-verified   the Hugging Face datasets (via swebench's loader; needs internet)
@@ -8,7 +9,7 @@
     DIR saved with datasets' save_to_disk       (DIR/SPLIT/dataset_info.json or DIR/dataset_info.json)
 
 Classic SWE-bench instances (no `image` field, a repo/version swebench knows) get the official instance image
-`swebench/sweb.eval.x86_64.<id>`, the official test command and log parser (srl_agent.evaluate.harness).
+`swebench/sweb.eval.x86_64.<id>`, the official test command and log parser (srl_agent.env.swebench).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SWEBENCH_DATASETS = {
 def load_bench(bench: str, split: str = "all", image_template: str | None = None, runnable: bool = True) -> list[Task]:
     """The tasks of a bench (see the module docstring). `split` picks swe-mini's split and a dataset's split
     ("all" means "test" for datasets). With `runnable` (the default) every row must be runnable: its fields are
-    checked at load time, naming file:line (regrading logs needs only the test lists); `image_template` names SWE-bench's instance images (srl_agent.evaluate.harness.image_template)."""
+    checked at load time, naming file:line (regrading logs needs only the test lists); `image_template` names SWE-bench's instance images (srl_agent.env.swebench.image_template)."""
     if bench == "swe-mini":
         from srl_agent import swe_mini
 
@@ -119,7 +120,7 @@ def _check_hub_reachable(name: str, split: str) -> None:
 def _swebench(tasks: list[Task], image_template: str | None, runnable: bool = True) -> list[Task]:
     """Classic instances get their official image, test command and parser; a row that still has no image is a
     repo/version swebench's spec table does not know: say so now, not when its container should start."""
-    from srl_agent.evaluate.harness import as_swebench_task
+    from srl_agent.env.swebench import as_swebench_task
 
     out = [as_swebench_task(t, image_template) for t in tasks]
     unknown = [t for t in out if not t.image] if runnable else []
@@ -147,7 +148,7 @@ def sandbox_factory(bench: str, config=None, pool=None) -> Callable[[Task], obje
         from srl_agent import swe_mini
 
         return swe_mini.sandbox_factory(config, pool)
-    from srl_agent.evaluate.harness import CONDA_PATH, is_official_image
+    from srl_agent.env.swebench import CONDA_PATH, is_official_image
     from srl_agent.sandbox.config import SandboxConfig
     from srl_agent.sandbox.images import pull_image
     from srl_agent.sandbox.pool import start_sandbox

@@ -97,7 +97,8 @@ def test_swebench_instances_load_and_eval_scripts_generate_offline(shared_data):
 def test_swebench_task_fields_and_script_shape(shared_data, tmp_path):
     import datasets
 
-    from srl_agent.evaluate.harness import eval_script, official_image
+    from srl_agent.env.swebench import official_image
+    from srl_agent.evaluate.harness import eval_script
     from srl_agent.tasksets import load_bench
 
     sample = datasets.load_dataset("json", data_files=str(shared_data / "swebench/instances/swebench_verified_sample10.jsonl"),

@@ -105,7 +105,7 @@ def test_rows_missing_swebench_fields_are_named_with_file_and_line(shared_data, 
 
 
 def test_official_image_names_and_templates(shared_data):
-    from srl_agent.evaluate.harness import image_template, official_image
+    from srl_agent.env.swebench import image_template, official_image
     from srl_agent.tasksets import load_bench
 
     assert official_image("pallets__flask-5014") == "swebench/sweb.eval.x86_64.pallets_1776_flask-5014:latest"

@@ -223,8 +223,8 @@ def _register_images(group) -> None:
 
 def _images(args: argparse.Namespace) -> int:
     import docker
+    from srl_agent.env.swebench import image_template
     from srl_agent.errors import UserError
-    from srl_agent.evaluate.harness import image_template
     from srl_agent.sandbox.docker import docker_client
     from srl_agent.tasksets import load_bench
 

@@ -246,7 +246,7 @@ def _run_with_check(config, policy, tasks, self_check: bool) -> dict:
 
 
 def _image_template(args: argparse.Namespace) -> str | None:
-    from srl_agent.evaluate.harness import image_template
+    from srl_agent.env.swebench import image_template
 
     return image_template(args.image_template, args.image_namespace)
 

@@ -61,7 +61,7 @@ class EvalConfig:
     retries: int = 1  # with hosts: an episode whose host failed runs again on another host, up to this many times
     run_id: str | None = None  # swebench's run id (the log folder); None: the output folder's name
     seed: int | None = None  # recorded with the limits (the policy holds it)
-    image_template: str | None = None  # SWE-bench image names (srl_agent.evaluate.harness.image_template)
+    image_template: str | None = None  # SWE-bench image names (srl_agent.env.swebench.image_template)
 
     @property
     def resolved_run_id(self) -> str:
