@@ -28,7 +28,7 @@ def tokenizer():
 
 def test_real_chat_template_and_greedy_answer(tokenizer):
     from srl_agent.agent.policies import ModelPolicy
-    from srl_agent.train.data import encode_prompt
+    from srl_agent.answer import encode_prompt
 
     text = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
     assert text.endswith("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n")
@@ -41,8 +41,8 @@ def test_real_chat_template_and_greedy_answer(tokenizer):
 
 
 def test_bf16_lora_samples_trains_and_syncs_without_touching_the_base(tokenizer):
+    from srl_agent.answer import encode_prompt
     from srl_agent.rollout import SamplingParams, make_engine
-    from srl_agent.train.data import encode_prompt
     from srl_agent.train.tensors import pack, token_logprobs
 
     model, tok = load_policy(ModelSpec(name=NAME, finetune="lora", dtype="bfloat16", lora_r=8))

@@ -36,7 +36,7 @@ def check_no_leak(train_sources: list[str], eval_spec: str) -> str:
 
 def check_tasks_no_leak(bench: str, split: str, eval_spec: str) -> str:
     """The same check for RLVR, which trains on the tasks of `bench` / `split` rather than on trajectories."""
-    from srl_agent.env.benches import load_bench
+    from srl_agent.tasksets import load_bench
 
     side = resolve_eval_side(eval_spec)
     keys = [(task_of(t.instance_id), repository_of(t.instance_id, t.repo)) for t in load_bench(bench, split)]
