@@ -117,7 +117,7 @@ def _shell_pool(args: argparse.Namespace, image: str):
 
 def _task_shell(args: argparse.Namespace, config, pool) -> int:
     from srl_agent.env.swe_env import SWEEnv
-    from srl_agent.evaluate.harness import image_template
+    from srl_agent.env.swebench import image_template
     from srl_agent.tasksets import find_task, load_bench, ready_images, sandbox_factory
 
     template = image_template(args.image_template, args.image_namespace)

@@ -1,5 +1,5 @@
 """`srl-agent record`: run a policy (usually a served model, `--model openai:NAME`) as an agent on a bench, grade every
-patch, and write its episodes as expert trajectories that `data convert` reads (srl_agent/readers/write.py).
+patch, and write its episodes as expert trajectories that `data convert` reads (srl_agent/data/write.py).
 
     OUTPUT/attempt-K/          an `eval` run per attempt (episodes.jsonl, report.json, logs/): attempt K runs only
                                the tasks no earlier attempt resolved (rejection sampling, as SWE-Gym and SWE-smith)
@@ -65,9 +65,9 @@ def _record(args: argparse.Namespace) -> int:
     from srl_agent.agent.loop import AgentConfig
     from srl_agent.commands.eval import api_policy
     from srl_agent.data.prompts import PromptConfig
+    from srl_agent.data.write import episode_record, write_records
     from srl_agent.errors import UserError
     from srl_agent.evaluate.runner import EvalConfig, load_finished, run_eval, select_tasks
-    from srl_agent.readers.write import episode_record, write_records
 
     if args.attempts < 1 or (args.workers or 1) < 1 or args.max_turns < 1 or args.max_format_errors < 1:
         raise UserError("--attempts, --workers, --max-turns and --max-format-errors must be >= 1")
