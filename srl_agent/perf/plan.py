@@ -26,14 +26,7 @@ def _models(workdir: Path) -> list[str]:
 
     qwen = save_random_init("qwen2.5-1.5b-instruct", workdir / "qwen2.5-reduced", num_layers=2, width_divisor=4)
     tiny_tokenizer().save_pretrained(qwen)  # the step feeds random token ids; any tokenizer loads
-    models = ["tiny", str(qwen)]
-    try:
-        from srl_agent.models.smollm2 import smollm2_checkpoint
-
-        models.append(str(smollm2_checkpoint()))
-    except Exception as e:  # not installed: the grid runs without it, and says so
-        print(f"SmolLM2-135M skipped: {type(e).__name__}: {e}")
-    return models
+    return ["tiny", "smollm2-135m", str(qwen)]
 
 
 def run_plan_bench(micro_batch_size: int = 4, prompt_tokens: int = 256, completion_tokens: int = 64) -> dict[str, Any]:

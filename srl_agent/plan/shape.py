@@ -84,7 +84,7 @@ def shape_from_config(config: dict[str, Any], name: str) -> ModelShape:
 
 
 def load_shape(name: str) -> ModelShape:
-    """The shape of `name`: "tiny", a shipped real config (`srl_agent.models.real`: by its Hub name or short name), a
+    """The shape of `name`: "tiny", "smollm2-135m", a shipped real config (`srl_agent.models.real`: by its Hub name or short name), a
     local model directory, or a Hub name in the local cache. Reads only the config: no weights."""
     from srl_agent.models.real import HUB_NAMES, REAL_MODELS, real_config_dict
 
@@ -92,7 +92,9 @@ def load_shape(name: str) -> ModelShape:
         from srl_agent.models.tiny import tiny_model_config, tiny_tokenizer
 
         return shape_from_config(tiny_model_config(len(tiny_tokenizer())).to_dict(), "tiny")
-    local = Path(name)
+    from srl_agent.models.load import resolve_name
+
+    local = Path(resolve_name(name))  # built-in names ("smollm2-135m") are converted checkpoints
     if (local / "config.json").is_file():
         return shape_from_config(json.loads((local / "config.json").read_text()), name)
     shipped = {short: short for short in REAL_MODELS} | {hub.lower(): short for short, hub in HUB_NAMES.items()}
