@@ -300,3 +300,126 @@ def test_bad_input_through_the_console_script(tmp_path):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 2 and len(err.strip().splitlines()) == 1 and not out and "Traceback" not in err, err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+# -- 3. damaged checkpoints are named; saves are atomic ------------------------------------------------------------
+
+TINY_RUN = ["--model", "tiny", "history_window=1", "max_observation_chars=200", "max_prompt_tokens=1024",
+            "group_size=4", "batch_size=2", "micro_batch_size=8", "max_completion_tokens=32", "progress=false",
+            "max_sampling_rounds=1", "save_every=1"]
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory) -> Path:
+    """A tiny SRL run with checkpoints at steps 1 and 2."""
+    from srl_agent.cli import main
+
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    assert main(["train", "--output", str(out), "--steps", "2", *TINY_RUN]) == 0
+    return out
+
+
+def _damaged_copy(run: Path, dest: Path, *cuts: str) -> Path:
+    """A copy of the run with each file in `cuts` (relative to checkpoints/) cut to half its size on disk."""
+    import shutil
+
+    shutil.copytree(run, dest)
+    for rel in cuts:
+        f = dest / "checkpoints" / rel
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    return dest
+
+
+@pytest.mark.parametrize("cut", ["step_000002/trainer_state.pt", "step_000002/model/model.safetensors"])
+def test_resume_names_a_damaged_checkpoint_and_falls_back(two_checkpoints, tmp_path, capsys, cut):
+    """Before: a 24-31-line traceback naming no file (OSError: [Errno 22], SafetensorError)."""
+    from srl_agent.cli import main
+
+    run = _damaged_copy(two_checkpoints, tmp_path / "run", cut)
+    capsys.readouterr()
+    assert main(["train", "--output", str(run), "--steps", "2", "--resume", *TINY_RUN]) == 0
+    err = capsys.readouterr().err
+    from srl_agent.train.checkpoint import checkpoint_problem
+
+    assert f"{run / 'checkpoints' / cut}:" in err and "resuming from the previous complete checkpoint" in err
+    assert "resumed from" in err and "step_000001 at step 1" in err
+    assert checkpoint_problem(run / "checkpoints" / "step_000002") is None  # step 2 was trained and saved again
+
+
+def test_resume_with_every_checkpoint_damaged_stops_in_one_line(two_checkpoints, tmp_path, capsys):
+    from srl_agent.cli import main
+
+    run = _damaged_copy(two_checkpoints, tmp_path / "run", "step_000002/model/model.safetensors",
+                        "step_000001/trainer_state.pt")
+    capsys.readouterr()
+    assert main(["train", "--output", str(run), "--steps", "2", "--resume", *TINY_RUN]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.safetensors" in err[0] and "no usable checkpoint" in err[0], err
+
+
+# Saves step 1 again and again into the same directory (what a resumed run does when it passes the step of a damaged
+# checkpoint), with a model large enough (~40 MB) that a save takes a while; prints the time of each save.
+SAVER = r"""
+import sys, time
+from pathlib import Path
+import torch
+from accelerate import Accelerator
+from transformers import Qwen2Config, Qwen2ForCausalLM
+from srl_agent.models.tiny import tiny_tokenizer
+from srl_agent.train.checkpoint import save_checkpoint
+torch.manual_seed(0)
+model = Qwen2ForCausalLM(Qwen2Config(vocab_size=384, hidden_size=512, intermediate_size=1024, num_hidden_layers=4,
+                                     num_attention_heads=8, num_key_value_heads=2))
+opt = torch.optim.AdamW(model.parameters())
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+model(torch.tensor([[1, 2]])).logits.sum().backward()
+opt.step()  # the optimizer state (two moments per weight) is saved too
+acc, tok = Accelerator(cpu=True), tiny_tokenizer()
+for k in range(1, 10**6):  # save k marks every file: the weights, config.json and the trainer state
+    with torch.no_grad():
+        model.model.embed_tokens.weight[0, 0] = k
+    t0 = time.monotonic()
+    save_checkpoint(Path(sys.argv[1]), model=model, tokenizer=tok, optimizer=opt, scheduler=sched,
+                    sampler_state={"position": k}, step=1, config={"save": k}, accelerator=acc)
+    print(f"saved {time.monotonic() - t0:.3f}", flush=True)
+"""
+
+
+def test_a_kill_during_a_save_never_leaves_a_checkpoint_that_looks_complete(tmp_path):
+    """Repeated saves to one path, frozen (SIGSTOP) at 8 random points and finally SIGKILLed: at each point the
+    directory on disk, which is what a kill right then leaves, is either absent or one complete save (every file
+    loads and comes from the same save). Before: files were rewritten in place one after the other, so a kill left
+    the new weights beside the previous save's trainer state, in a checkpoint that looked complete."""
+    import random
+
+    path = tmp_path / "checkpoints" / "step_000001"
+    rng = random.Random(0)
+    proc = subprocess.Popen([sys.executable, "-c", SAVER, str(path)], cwd=REPO, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        save_s = [float(proc.stdout.readline().split()[1]) for _ in range(2)][-1]  # imports done, two saves
+        for probe in range(9):
+            time.sleep(rng.uniform(0.05, 1.0) * save_s)
+            if probe == 8:
+                proc.kill()
+                proc.wait(30)
+            else:
+                proc.send_signal(signal.SIGSTOP)
+            _assert_absent_or_complete(path)
+            proc.send_signal(signal.SIGCONT)
+    finally:
+        proc.kill()
+        proc.wait(30)
+
+
+def _assert_absent_or_complete(path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    if not (path / "trainer_state.pt").exists():
+        assert not path.exists() or not any(path.iterdir()), sorted(path.rglob("*"))
+        return
+    weights = load_file(path / "model" / "model.safetensors")  # complete: every tensor loads
+    state = torch.load(path / "trainer_state.pt", weights_only=False)
+    save = json.loads((path / "config.json").read_text())["save"]
+    assert state["sampler"]["position"] == save == int(weights["model.embed_tokens.weight"][0, 0]), "files of two saves"
