@@ -39,8 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srl-agent {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"srl-agent {args.command}: interrupted; {_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command saved and how to continue: the command module's `resume_hint(args)`, if any."""
+    hint = getattr(importlib.import_module(f"srl_agent.commands.{args.command}"), "resume_hint", None)
+    return hint(args) if hint else "nothing was saved"
 
 
 if __name__ == "__main__":

@@ -141,6 +141,43 @@ def test_sigterm_to_eval_removes_every_container_and_the_rerun_resumes(images, t
     assert report["run"]["instances_run"] == 2 - finished  # what finished before SIGTERM was not redone
 
 
+# -- 6. Ctrl-C says what was saved and how to resume ---------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_sigint_to_eval_exits_130_with_one_line_saying_how_to_resume(images, tmp_path):
+    """Before: exit 130 with no word on what was kept or how to continue."""
+    from srl_agent import swe_mini
+
+    out = tmp_path / "run"
+    argv = cli("eval", "--policy", "gold", "--instances", *swe_mini.split_ids("test")[:2], "--output", str(out),
+               "--workers", "1", "--no-progress")
+    proc = subprocess.Popen(argv, cwd=REPO, env=cli_env(), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: owned_containers(proc.pid), 120, "the eval's first sandbox")
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal signals the foreground process group
+        _, err = proc.communicate(timeout=180)  # the episode in flight finishes first
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        left = owned_containers(proc.pid)
+        remove_containers(left)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("srl-agent eval: interrupted; ") and "rerun the same command to resume" in last, err
+    assert str(out / "episodes.jsonl") in last and left == []
+
+
+def test_interrupted_train_names_its_latest_checkpoint(two_checkpoints):
+    import argparse
+
+    from srl_agent.commands.train import resume_hint
+
+    hint = resume_hint(argparse.Namespace(output=two_checkpoints))
+    assert str(two_checkpoints / "checkpoints" / "step_000002") in hint and "--resume" in hint
+
+
 # -- 2. background processes do not outlive their command -------------------------------------------------------
 
 

@@ -283,6 +283,19 @@ _TRAINING_PROMPT_KEYS = {"history_window": "history", "max_observation_chars": "
 _FALLBACKS = {"history": 2, "max_observation_chars": 4000, "max_new_tokens": 1024}
 
 
+def resume_hint(args: argparse.Namespace) -> str:
+    """The line printed after Ctrl-C (srl_agent.cli); the episodes in flight still finish and are saved after it."""
+    if args.regrade_logs:
+        return "rerun the same command to regrade"
+    episodes = Path(args.output) / "episodes.jsonl"
+    n = 0
+    if episodes.is_file():
+        with episodes.open("rb") as f:
+            n = sum(1 for line in f if line.strip())
+    return (f"{n} episode(s) saved in {episodes}, and the ones in flight are saved as they finish; rerun the same "
+            "command to resume (finished episodes are not redone, errors are retried)")
+
+
 def _fill_from_training_run(args: argparse.Namespace) -> None:
     """Unset prompt flags take the training run's values when --model is an srl-agent checkpoint (its run directory,
     the checkpoint's parent, holds the resolved config.json), so a model is evaluated in the format it learned."""

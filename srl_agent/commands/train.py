@@ -44,6 +44,17 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list-config", action="store_true", help="print every config key, its default and meaning, and exit")
 
 
+def resume_hint(args: argparse.Namespace) -> str:
+    """The line printed after Ctrl-C (srl_agent.cli): the newest checkpoint a `--resume` would continue from."""
+    if args.output is None:
+        return "nothing was saved"
+    steps = sorted(Path(args.output).glob("checkpoints/step_*/trainer_state.pt"))
+    if not steps:
+        return f"no checkpoint saved yet in {args.output}/checkpoints (see save_every); rerun to start again"
+    return (f"latest checkpoint {steps[-1].parent}; rerun the same command with --resume to continue from it "
+            "(later steps are redone)")
+
+
 def run(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError, output_dir
     from srl_agent.train.config import DEFAULT_TRAJECTORIES, describe_fields, resolve_config
