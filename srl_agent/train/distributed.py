@@ -113,11 +113,16 @@ def check_replicas(accelerator: Any, model: Any, output: Path) -> list[str] | No
     return digests
 
 
-def shutdown(accelerator: Any) -> None:
+def shutdown(accelerator: Any, engine: Any = None) -> None:
     """End a run's process group explicitly: left to interpreter exit, gloo's threads can abort a finished rank
-    ("terminate called without an active exception"), which fails the launcher. No-op for a single process."""
+    ("terminate called without an active exception"), which fails the launcher. The rollout engine goes first
+    (`close()`, if it has one): vLLM's groups live inside this process group, and destroying them after it (vLLM's own
+    exit hook) fails with "Invalid process group specified"."""
     import torch.distributed as dist
 
     accelerator.wait_for_everyone()
+    close = getattr(engine, "close", None)
+    if close is not None:
+        close()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -193,5 +193,5 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     check_replicas(accelerator, model, output)  # DDP: every rank must hold bitwise the same weights (replicas.json)
     final = ckpt.save_final(output / "final", model, tokenizer, cfg.merge_lora, accelerator)
     _say(accelerator, f"final model: {final}")
-    shutdown(accelerator)
+    shutdown(accelerator, engine)
     return final
