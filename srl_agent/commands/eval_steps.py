@@ -47,8 +47,10 @@ def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError, output_dir
     from srl_agent.evaluate.step_equivalence import run_step_equivalence
     from srl_agent.readers import read_trajectories
+    from srl_agent.sandbox.cleanup import install_signal_handlers
     from srl_agent.tasksets import load_bench, sandbox_factory
 
+    install_signal_handlers()  # close this command's sandboxes on SIGTERM/SIGHUP (docs/reliability.md)
     out = output_dir(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if args.per_task is not None and args.per_task < 1:

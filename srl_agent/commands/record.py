@@ -68,7 +68,9 @@ def _record(args: argparse.Namespace) -> int:
     from srl_agent.data.write import episode_record, write_records
     from srl_agent.errors import UserError
     from srl_agent.evaluate.runner import EvalConfig, load_finished, run_eval, select_tasks
+    from srl_agent.sandbox.cleanup import install_signal_handlers
 
+    install_signal_handlers()  # sandboxes open in worker threads, which cannot install the SIGTERM handler
     if args.attempts < 1 or (args.workers or 1) < 1 or args.max_turns < 1 or args.max_format_errors < 1:
         raise UserError("--attempts, --workers, --max-turns and --max-format-errors must be >= 1")
     if args.retries < 0:
