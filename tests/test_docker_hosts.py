@@ -240,3 +240,32 @@ def test_env_shell_and_record_run_on_the_pool(second, images, tmp_path):
     report = json.loads((tmp_path / "attempt-1" / "report.json").read_text())
     assert [(h["url"], h["capacity"]) for h in report["run"]["hosts"]] == [(second.url, 1)]
     assert report["run"]["hosts"][0]["sandboxes"] >= 1 and report["error_ids"] == []
+
+
+@pytest.mark.docker
+def test_rlvr_step_runs_its_episodes_on_both_hosts(second, images, tmp_path):
+    """One RLVR step of the tiny model: G=2 episodes of one task, one slot per host. Both daemons' event logs show a
+    sandbox of this run (its owner label names the training process), and no episode failed for infrastructure."""
+    import socket
+
+    from srl_agent.sandbox.cleanup import OWNER_LABEL
+    from srl_agent.sandbox.docker import docker_client
+
+    since = int(time.time()) - 1
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "srl_agent.cli", "train", "--method", "rlvr", "--model", "tiny",
+                             "--output", str(out), "--docker-hosts", f"{LOCAL}=1,{second.url}=1", "bench=swe-mini",
+                             "split=test", "steps=1", "group_size=2", "batch_size=1", "max_sampling_rounds=1",
+                             "max_turns=1", "max_completion_tokens=16", "workers=4", "save_every=0", "progress=false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output[-3000:]
+    assert "running 2 episodes at once" in output  # workers=4 capped at the pool's 2 slots
+    metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert metrics["episodes"] == 2 and metrics["episodes_infra_failed"] == 0
+    owner = f"{socket.gethostname()}:{proc.pid}:"
+    for client in (docker_client(), second.client()):
+        created = [e for e in client.events(since=since, until=int(time.time()) + 1, decode=True,
+                                            filters={"type": "container", "event": "create"})
+                   if e["Actor"]["Attributes"].get(OWNER_LABEL, "").startswith(owner)]
+        assert created, f"no sandbox of the run was created on {client.api.base_url}"
