@@ -60,7 +60,7 @@ def vllm_server(tmp_path_factory):
     tok.save_pretrained(root / "tiny")
     try:
         server, url = launch_server(str(root / "tiny"), dtype="float32", log=root / "server.log", name="tiny",
-                                    api_key=KEY)
+                                    api_key=KEY, lora_rank=8)
     except RuntimeError as e:
         pytest.fail(str(e))
     yield url
@@ -161,6 +161,51 @@ def test_srl_training_with_the_vllm_server_engine(vllm_server, tmp_path):
     error = (expected - torch.tensor(choice.logprobs.token_logprobs)).abs().max().item()
     assert error < 1e-4, error
     assert_key_written_nowhere(tmp_path)
+
+
+def _server_logprob_error(model, tok, samples_P_G) -> float:
+    """max |log p_server - log p_transformers| over every sampled token (float32 forward of `model`)."""
+    import torch
+
+    errors = []
+    for s in (s for group in samples_P_G for s in group):
+        ids = list(s.prompt_ids) + list(s.completion_ids)
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, len(s.prompt_ids) - 1 : -1].float()
+        expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(s.completion_ids)[:, None])[:, 0]
+        errors.append((expected - torch.tensor(s.logprobs)).abs().max().item())
+    return max(errors)
+
+
+def test_lora_training_pushes_only_the_adapter(vllm_server, tmp_path):
+    """A LoRA policy against a server with --enable-lora: the adapter files go over (not the weights), and after each
+    push the server's logprobs equal the peft model's float32 forward pass (tolerance 1e-4)."""
+    import torch
+
+    from srl_agent.models.load import ModelSpec, load_policy
+    from srl_agent.rollout import SamplingParams
+    from srl_agent.rollout.vllm_server import ADAPTER_NAME, VLLMServerEngine
+
+    model, tok = load_policy(ModelSpec(name="tiny", finetune="lora", lora_r=8, dtype="float32"))
+    model.eval()
+    prompts = [tok.encode("list the files in /testbed"), tok.encode("run the failing test")]
+    params = SamplingParams(temperature=1.0, max_completion_tokens=12)
+    torch.manual_seed(0)
+    with torch.no_grad():  # LoRA B starts at zero (the adapter would be a no-op): give it weight
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)
+    engine = VLLMServerEngine(model, tok, base_url=vllm_server, weights_dir=str(tmp_path / "w"))
+    assert engine.adapter_only and engine.request_model == ADAPTER_NAME
+    assert (tmp_path / "w" / "adapter" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "w" / "model.safetensors").exists()  # the base weights never travel
+    assert _server_logprob_error(model, tok, engine.generate(prompts, 2, params, seed=1)) < 1e-4
+    with torch.no_grad():  # an "optimizer step" on the adapter: stale adapter weights or KV would now show
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.add_(torch.randn_like(p) * 0.2)
+    engine.sync_weights(model)
+    assert _server_logprob_error(model, tok, engine.generate(prompts, 2, params, seed=1)) < 1e-4
 
 
 def test_server_engine_refuses_a_server_without_the_needed_settings(vllm_server, monkeypatch):

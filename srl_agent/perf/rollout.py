@@ -11,6 +11,7 @@ part of the numbers; the in-process engine's start-up is not either.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -35,7 +36,8 @@ def _measure(engine: Any, model: Any, prompts: list[list[int]], samples: int, pa
             syncs.append(t1 - t0)
             speeds.append(n / (t2 - t1))
             tokens.append(n)
-    return {"tokens_per_s": _spread(speeds), "sync_s": _spread(syncs), "generated_tokens": _spread(tokens)}
+    return {"tokens_per_s": _spread(speeds), "sync_s": _spread(syncs), "generated_tokens": _spread(tokens),
+            "load_average_1min_after": round(os.getloadavg()[0], 2)}  # other work on the machine skews both
 
 
 def run_rollout_bench(model_name: str = "tiny", prompts: int = 8, samples: int = 8, max_tokens: int = 64,
@@ -58,7 +60,7 @@ def run_rollout_bench(model_name: str = "tiny", prompts: int = 8, samples: int =
     params = SamplingParams(temperature=1.0, max_completion_tokens=max_tokens, ignore_eos=True)  # equal work
     result: dict[str, Any] = {"model": model_name, "dtype": dtype, "prompts": prompts, "samples_per_prompt": samples,
                               "prompt_tokens": prompt_tokens, "max_new_tokens": max_tokens, "repeats": repeats,
-                              "device": "cuda" if torch.cuda.is_available() else "cpu"}
+                              "device": "cuda" if torch.cuda.is_available() else "cpu", "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="srl-bench-rollout-") as tmp:
         model.save_pretrained(Path(tmp, "model"))
         tok.save_pretrained(Path(tmp, "model"))
