@@ -178,8 +178,8 @@ def _server_logprob_error(model, tok, samples_P_G) -> float:
 
 
 def test_lora_training_pushes_only_the_adapter(vllm_server, tmp_path):
-    """A LoRA policy against a server with --enable-lora: the adapter files go over (not the weights), and after each
-    push the server's logprobs equal the peft model's float32 forward pass (tolerance 1e-4)."""
+    """A LoRA policy against a server with --enable-lora: the frozen base goes over once, then only the adapter files,
+    and after each push the server's logprobs equal the peft model's float32 forward pass (tolerance 1e-4)."""
     import torch
 
     from srl_agent.models.load import ModelSpec, load_policy
@@ -197,14 +197,16 @@ def test_lora_training_pushes_only_the_adapter(vllm_server, tmp_path):
                 p.normal_(0, 0.2)
     engine = VLLMServerEngine(model, tok, base_url=vllm_server, weights_dir=str(tmp_path / "w"))
     assert engine.adapter_only and engine.request_model == ADAPTER_NAME
-    assert (tmp_path / "w" / "adapter" / "adapter_model.safetensors").is_file()
-    assert not (tmp_path / "w" / "model.safetensors").exists()  # the base weights never travel
+    base, adapter = tmp_path / "w" / "model.safetensors", tmp_path / "w" / "adapter" / "adapter_model.safetensors"
+    base_written = base.stat().st_mtime_ns
     assert _server_logprob_error(model, tok, engine.generate(prompts, 2, params, seed=1)) < 1e-4
     with torch.no_grad():  # an "optimizer step" on the adapter: stale adapter weights or KV would now show
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.add_(torch.randn_like(p) * 0.2)
+    adapter_written = adapter.stat().st_mtime_ns
     engine.sync_weights(model)
+    assert base.stat().st_mtime_ns == base_written and adapter.stat().st_mtime_ns > adapter_written  # adapter only
     assert _server_logprob_error(model, tok, engine.generate(prompts, 2, params, seed=1)) < 1e-4
 
 

@@ -15,8 +15,8 @@ Weight sync after every optimizer step, with vLLM's development endpoints (the s
        across processes only a path can travel as JSON)
     3. `POST /reset_prefix_cache`: KV blocks computed with the old weights must not be reused (measured in-process: a
        logprob error of 0.7 without it)
-LoRA training against a server started with `--enable-lora` (and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): only the
-adapter is pushed, as peft saves it, with `POST /v1/load_lora_adapter {"load_inplace": true}` under one name that the
+LoRA training against a server started with `--enable-lora` (and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True): the frozen
+base weights are pushed once at start (as above), then only the adapter, as peft saves it, with `POST /v1/load_lora_adapter {"load_inplace": true}` under one name that the
 requests then use, followed by the same prefix-cache reset. Without `--enable-lora` a LoRA policy is pushed as merged
 full weights.
 Why these and not the alternatives in vLLM 0.32: `/init_weight_transfer_engine` + `/update_weights` stream tensors
@@ -72,6 +72,8 @@ class VLLMServerEngine:
         # LoRA training against a server started with --enable-lora: push the adapter only (MBs instead of GBs)
         self.adapter_only = is_peft(unwrap(model)) and server_lora
         self.request_model = ADAPTER_NAME if self.adapter_only else self.served_model
+        if self.adapter_only:  # once: the server's base weights become exactly the policy's frozen base
+            self._push_full_weights(model, base_only=True)
         self.sync_weights(model)
 
     def __repr__(self) -> str:
@@ -133,14 +135,17 @@ class VLLMServerEngine:
         unwrap(model).save_pretrained(str(target))
         self._post("/v1/load_lora_adapter", {"lora_name": ADAPTER_NAME, "lora_path": str(target), "load_inplace": True})
 
-    def _push_full_weights(self, model: Any) -> None:
+    def _push_full_weights(self, model: Any, base_only: bool = False) -> None:
+        import contextlib
+
         import torch
         from safetensors.torch import save_file
 
         from srl_agent.models.load import merged_weights
 
         path = self.weights_dir / "model.safetensors"
-        with torch.no_grad(), merged_weights(unwrap(model)) as weights:
+        source = contextlib.nullcontext(_base_weights(unwrap(model))) if base_only else merged_weights(unwrap(model))
+        with torch.no_grad(), source as weights:
             seen: set[int] = set()
             tensors = {}
             for name, tensor in weights:
@@ -174,3 +179,10 @@ class VLLMServerEngine:
         return Sample(prompt_ids=tuple(prompt), completion_ids=ids, logprobs=logprobs,
                       text=self.tokenizer.decode(ids, skip_special_tokens=True),
                       finished=choice.finish_reason == "stop")
+
+
+def _base_weights(model: Any) -> Any:
+    """A peft model's frozen base weights under the base model's names (the adapter left out, not merged)."""
+    for name, tensor in model.state_dict().items():
+        if "lora_" not in name:
+            yield name.removeprefix("base_model.model.").replace(".base_layer.", "."), tensor
