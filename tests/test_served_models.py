@@ -235,6 +235,7 @@ def test_a_served_model_s_actions_run_and_become_a_trajectory(images, tmp_path, 
                      TRAIN[0], "--output", str(rec), "--no-progress", "--price", "3", "15", *attempts]) == 0
     finally:
         process.kill()
+    output = "".join(capsys.readouterr())
     assert set(port_file.with_name(port_file.name + ".auth").read_text().split("\n")[:-1]) == {f"Bearer {KEY}"}
     (episode,) = read_episodes(rec / "attempt-1" / "episodes.jsonl")
     assert episode.stop_reason == "submitted" and [t.format_error for t in episode.turns] == [None, None]
@@ -253,11 +254,13 @@ def test_a_served_model_s_actions_run_and_become_a_trajectory(images, tmp_path, 
     assert trajectory.steps[0].thought == "Look at the repository." and "SERVED.txt" in trajectory.steps[0].observation
     assert trajectory.problem_statement == swe_mini.load("train")[0].problem_statement.strip()
     # data convert keeps resolved trajectories only, unless told otherwise
-    assert main(["data", "convert", str(rec / "trajectories.jsonl"), "-o", str(tmp_path / "none.jsonl")]) == 1
+    capsys.readouterr()
+    assert main(["data", "convert", str(rec / "trajectories.jsonl"), "-o", str(tmp_path / "none.jsonl")]) == 2
+    assert "dropped (not resolved): " in capsys.readouterr().err
     assert main(["data", "convert", str(rec / "trajectories.jsonl"), "--include-unresolved",
                  "-o", str(tmp_path / "all.jsonl")]) == 0
     assert len((tmp_path / "all.jsonl").read_text().splitlines()) == 2 * len(records)  # one SRL instance per action
-    assert_key_written_nowhere(rec, text="".join(capsys.readouterr()))
+    assert_key_written_nowhere(rec, text=output + "".join(capsys.readouterr()))
 
 
 @pytest.mark.docker
