@@ -8,10 +8,11 @@ start=$(date +%s)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-  echo "docker-setup: installing docker.io and debootstrap"
+# openssl: tests/test_docker_hosts.py starts a second dockerd itself (as root) with a throwaway TLS certificate.
+if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v openssl >/dev/null; then
+  echo "docker-setup: installing docker.io, debootstrap and openssl"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io debootstrap openssl >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then
