@@ -1,7 +1,9 @@
 """A second, real dockerd on this machine for the multi-host tests (two independent Docker hosts).
 
-Its own --data-root (a tmpfs), --exec-root, pidfile and unix socket under one temp folder, `--bridge none
---iptables=false` so it leaves the main daemon's networks and firewall alone. Needs root and the dockerd binary (CI runs as root after
+Its own --data-root (a tmpfs), --exec-root, pidfile and unix socket under one temp folder, its own bridge
+(`srl-d2br`, created here) and `--iptables=false`, so it leaves the main daemon's networks and firewall alone. Not
+`--bridge none`: dockerd then *deletes* the interface `docker0` at start (moby's removeDefaultBridgeInterface), and the
+main daemon's bridge-network containers (swebench's official harness) fail with "could not find bridge docker0". Needs root and the dockerd binary (CI runs as root after
 .ci/docker-setup.sh). `stop()` removes its containers, stops it, unmounts and deletes the folder; a daemon killed
 with SIGKILL (the host-failure test) leaves its containers' shims running: `start()` again makes dockerd reap them.
 """
@@ -19,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+BRIDGE = "srl-d2br"
+BRIDGE_CIDR = "172.31.254.1/24"
 
 
 @dataclass
@@ -50,8 +55,12 @@ class SecondDaemon:
             (r / "data").mkdir(exist_ok=True)
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4g", "srl-d2", str(r / "data")], capture_output=True,
                            check=False)
+        if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
+            for cmd in (["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", BRIDGE_CIDR, "dev", BRIDGE],
+                        ["ip", "link", "set", BRIDGE, "up"]):
+                subprocess.run(cmd, check=True, capture_output=True)
         argv = ["dockerd", "--data-root", f"{r}/data", "--exec-root", f"{r}/exec", "--pidfile", f"{r}/pid",
-                "-H", self.url, "--bridge", "none", "--iptables=false", "--ip6tables=false"]
+                "-H", self.url, "--bridge", BRIDGE, "--iptables=false", "--ip6tables=false"]
         if self.tls_port:
             t = r / "tls"
             argv += ["-H", self.tls_url, "--tlsverify", f"--tlscacert={t}/ca.pem", f"--tlscert={t}/server-cert.pem",
@@ -98,6 +107,7 @@ class SecondDaemon:
         for mount in self._mounts():  # the tmpfs data root, container network namespaces left by a SIGKILL
             subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+        subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
         assert not self.root.exists(), f"could not remove {self.root}"
 
     def _mounts(self) -> list[str]:
