@@ -19,7 +19,9 @@ from srl_agent.models.load import ModelSpec, load_policy
 from srl_agent.rollout import SamplingParams, make_engine
 from srl_agent.train.config import resolve_config
 from srl_agent.train.distributed import check_replicas, max_over_ranks, shutdown
-from srl_agent.train.grpo import Group, mini_batch_count, train_on_groups
+from srl_agent.train.grpo import minibatches, train_on_sequences
+from srl_agent.train.runs import Run
+from srl_agent.train.sources import Group, Member
 
 torch.set_num_threads(1)
 
@@ -36,10 +38,13 @@ def main(out: Path) -> None:
     if accelerator.process_index == 0:  # rank 0 kept one group with reward variance; rank 1 kept nothing
         prompt = encode_prompt(tok, [{"role": "user", "content": "list the files"}])
         samples = make_engine("hf", model, tok).generate([prompt], cfg.group_size, SamplingParams(1.0, 8), seed=1)[0]
-        groups = [Group(prompt=None, samples=samples, rewards_G=[1.0, 0.0, 0.0, -1.0])]  # type: ignore[arg-type]
-    n_minis = max_over_ranks(accelerator, mini_batch_count(cfg, len(groups)))
+        members = tuple(Member((s,), r) for s, r in zip(samples, [1.0, 0.0, 0.0, -1.0], strict=True))
+        groups = [Group(None, tuple(prompt), members, kept=True)]
+    minis = minibatches(groups, cfg, cfg.max_completion_tokens)
+    n_minis = max_over_ranks(accelerator, len(minis))
     assert n_minis == 1, n_minis
-    train_on_groups(cfg, model, None, optimizer, scheduler, accelerator, groups, tok.pad_token_id, n_minis)
+    run = Run(cfg, out, accelerator, model, tok, optimizer, scheduler, None, 0)
+    train_on_sequences(run, minis + [[] for _ in range(n_minis - len(minis))])
     changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     (out / f"changed_rank{accelerator.process_index}.txt").write_text(str(changed))
     check_replicas(accelerator, model, out)

@@ -16,7 +16,9 @@ from srl_agent.cli import main
 from srl_agent.env.grading import Fault, GradeResult
 from srl_agent.rollout import Sample
 from srl_agent.train.config import resolve_config
-from srl_agent.train.rlvr import Rollout, TaskGroup, keep_group, outcome, turn_minibatches
+from srl_agent.train.grpo import minibatches
+from srl_agent.train.rlvr import Rollout, outcome
+from srl_agent.train.sources import Group, Member, keep_group
 
 torch.set_num_threads(1)
 TASK = "swe-mini__tabletext-1"
@@ -45,11 +47,12 @@ def test_dapo_filter_and_per_episode_weights_skip_masked_rollouts():
     assert keep_group([1.0, 0.0, 0.0], True) and not keep_group([1.0], True)  # one valid episode: nothing to compare
     assert keep_group([0.0, 0.0], False)
     turn = lambda n: Sample((1, 2), tuple(range(n)), (0.0,) * n, "", True)  # noqa: E731
-    g = TaskGroup("t", (Rollout("t", (turn(2), turn(6)), "ok", 1.0, "submitted"),
-                        Rollout("t", (turn(4),), "ok", 0.0, "submitted"),
-                        Rollout("t", (turn(9),), "infra", None, "error")))
+    rollouts = (Rollout("t", (turn(2), turn(6)), "ok", 1.0, "submitted"),
+                Rollout("t", (turn(4),), "ok", 0.0, "submitted"),
+                Rollout("t", (turn(9),), "infra", None, "error"))
+    g = Group("t", (), tuple(Member(r.turns, r.reward, r) for r in rollouts), kept=True)
     cfg = resolve_config(method="rlvr", overrides=["max_turns=4", "max_completion_tokens=8"])
-    (mini,) = turn_minibatches([g], cfg)
+    (mini,) = minibatches([g], cfg, cfg.max_completion_tokens * cfg.max_turns)
     assert len(mini) == 3  # the infra episode's turn is not trained
     advantages = [a for _, a, _ in mini]
     assert advantages[0] == advantages[1] > 0 > advantages[2]  # both turns carry their episode's advantage
@@ -120,10 +123,10 @@ def test_rlvr_step_on_real_episodes_masks_infra_filters_and_trains_on_the_sample
     from srl_agent.data.prompts import PromptConfig, build_messages
     from srl_agent.swe_mini.images import ensure_images
     from srl_agent.tasksets import load_bench, sandbox_factory
-    from srl_agent.train.data import PromptSampler
-    from srl_agent.train.rlvr import rlvr_step
-    from srl_agent.train.rlvr_loop import make_rollout_engine
-    from srl_agent.train.runs import start_run, with_init_from
+    from srl_agent.train.dataset import PromptSampler
+    from srl_agent.train.grpo import grpo_step
+    from srl_agent.train.runs import make_rollout_engine, start_run, with_init_from
+    from srl_agent.train.sources import RLVRSource
     from srl_agent.train.tensors import pack
 
     task, run_dir = coin_model
@@ -137,16 +140,18 @@ def test_rlvr_step_on_real_episodes_masks_infra_filters_and_trains_on_the_sample
         *SMALL, "group_size=4", "batch_size=2", "max_sampling_rounds=1", "max_turns=2", "max_completion_tokens=96",
         "workers=4", "lr=1e-3", "micro_batch_size=4", "command_timeout_s=30", "grade_timeout_s=120"]))
     run = start_run(cfg, tmp_path / "run", False, total_updates=3)
-    engine = Recording(make_rollout_engine(cfg, run.model, run.tokenizer))
+    engine = Recording(make_rollout_engine(run))
+    source = RLVRSource(cfg, engine, run.tokenizer, tasks, factory)
     sampler = PromptSampler(len(tasks), cfg.seed)
     for step in range(3):  # each episode resolves ~1/3 of the time: a group of 4 is mixed with p ~ 0.75
-        metrics, groups, minis = rlvr_step(cfg, step, run, engine, tasks, sampler, factory)
-        by_id = {g.instance_id: g for g in groups}
+        out = grpo_step(run, source, sampler, engine, step)
+        metrics, groups, minis = out.metrics, out.groups, out.minis
+        by_id = {g.item.instance_id: [m.detail for m in g.members_G] for g in groups}
         assert metrics["episodes"] == 8 and metrics["episodes_infra_failed"] == 4 and metrics["tasks_all_masked"] == 1
         assert metrics["infra_failure_rate"] == 0.5
-        broken = by_id["missing-image"].rollouts_G
+        broken = by_id["missing-image"]
         assert all(r.status == "infra" and r.reward is None and "no-such-image" in r.error for r in broken)
-        real = by_id[TASK].rollouts_G
+        real = by_id[TASK]
         assert all(r.status == "ok" and r.reward in (0.0, 1.0) for r in real)  # graded: resolved or not
         assert metrics["reward_mean"] == sum(r.reward for r in real) / 4  # infra episodes are not counted as 0
         if minis:

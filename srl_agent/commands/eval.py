@@ -277,10 +277,7 @@ def _warn_overlap(args: argparse.Namespace, tasks) -> None:
         print(warning, file=sys.stderr)
 
 
-# Prompt settings a policy must be evaluated with: the ones it was trained with (`TrainConfig` key -> eval flag).
-_TRAINING_PROMPT_KEYS = {"history_window": "history", "max_observation_chars": "max_observation_chars",
-                         "max_completion_tokens": "max_new_tokens"}
-_FALLBACKS = {"history": 2, "max_observation_chars": 4000, "max_new_tokens": 1024}
+EVAL_MAX_NEW_TOKENS = 1024  # without a training run: the completion budget of a turn
 
 
 def resume_hint(args: argparse.Namespace) -> str:
@@ -299,20 +296,20 @@ def resume_hint(args: argparse.Namespace) -> str:
 def _fill_from_training_run(args: argparse.Namespace) -> None:
     """Unset prompt flags take the training run's values when --model is an srl-agent checkpoint (its run directory,
     the checkpoint's parent, holds the resolved config.json), so a model is evaluated in the format it learned."""
-    import json
+    from srl_agent.data.prompts import PromptConfig
+    from srl_agent.train.config import run_config
 
-    local = args.model and not args.model.startswith("openai:")
-    run_config = Path(args.model).parent / "config.json" if local else None
-    trained = {}
-    if run_config is not None and run_config.is_file():
-        data = json.loads(run_config.read_text())
-        if isinstance(data, dict) and "history_window" in data:
-            trained = {flag: data[key] for key, flag in _TRAINING_PROMPT_KEYS.items() if key in data}
-    for flag, fallback in _FALLBACKS.items():
+    local = args.model and not args.model.startswith("openai:")  # an API model has no training run
+    run = run_config(Path(args.model).parent) if local else None
+    prompt = run.prompt if run is not None else PromptConfig()  # the training run's prompt view, else the defaults
+    values = {"history": prompt.history_window, "max_observation_chars": prompt.max_observation_chars,
+              "max_new_tokens": run.max_completion_tokens if run is not None else EVAL_MAX_NEW_TOKENS}
+    for flag, value in values.items():
         if getattr(args, flag) is None:
-            setattr(args, flag, trained.get(flag, fallback))
-    if trained:
-        print(f"prompt settings from {run_config}: " + ", ".join(f"{k}={getattr(args, k)}" for k in trained), file=sys.stderr)
+            setattr(args, flag, value)
+    if run is not None:
+        print(f"prompt settings from {Path(args.model).parent / 'config.json'}: "
+              + ", ".join(f"{k}={getattr(args, k)}" for k in values), file=sys.stderr)
 
 
 def _hosts(args: argparse.Namespace) -> tuple:

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                          init_from=args.init_from)
     if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories
         from srl_agent.sandbox.cleanup import install_signal_handlers
-        from srl_agent.train.rlvr_loop import train_rlvr
+        from srl_agent.train.loop import train_rlvr
 
         install_signal_handlers()  # sandboxes open in worker threads, which cannot install the SIGTERM handler
         if args.eval_bench:
@@ -108,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
         train_sft(cfg, trajectories, args.output, resume=args.resume)
         return 0
     from srl_agent.train.loop import train
-    from srl_agent.train.runs import with_init_from
 
-    train(with_init_from(cfg), trajectories, args.output, resume=args.resume)
+    train(cfg, trajectories, args.output, resume=args.resume)
     return 0

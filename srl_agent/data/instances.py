@@ -24,7 +24,9 @@ from srl_agent.trajectory import Trajectory
 @dataclass(frozen=True, slots=True)
 class SRLInstance:
     """One training prompt. Written as one JSONL/Parquet row; `prompt` is a chat message list (TRL's conversational
-    format) and `expert_action` the canonical target text that the reward compares against."""
+    format) and `expert_action` the canonical target text that the reward compares against. `history_window` and
+    `max_observation_chars` are the prompt settings it was built with (None in files written before they were
+    recorded): training checks them against its own, and the run's config.json then holds what `eval` must use."""
 
     prompt: tuple[dict[str, str], ...]
     expert_action: str
@@ -33,6 +35,8 @@ class SRLInstance:
     num_steps: int
     action_type: str
     source_format: str
+    history_window: int | None = None
+    max_observation_chars: int | None = None
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
@@ -79,6 +83,8 @@ def trajectory_instances(traj: Trajectory, prompt: PromptConfig = PromptConfig()
             num_steps=n,
             action_type=action_type(step.action),
             source_format=traj.source_format,
+            history_window=prompt.history_window,
+            max_observation_chars=prompt.max_observation_chars,
         )
 
 
@@ -245,6 +251,8 @@ _SCHEMA_FIELDS = [
     ("num_steps", "int64"),
     ("action_type", "string"),
     ("source_format", "string"),
+    ("history_window", "int64"),
+    ("max_observation_chars", "int64"),
 ]
 
 

@@ -73,12 +73,11 @@ def make_base(model: str, out: Path, scale: dict[str, Any], context: list[str]) 
         return Path(model)
     if (out / "config.json").is_file():
         return out
-    from accelerate import Accelerator
-
     from srl_agent.models.load import ModelSpec, load_policy
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.data import load_instances, tokenize_instances
-    from srl_agent.train.sft import run_sft
+    from srl_agent.train.dataset import load_instances, tokenize_instances
+    from srl_agent.train.loop import warm_start
+    from srl_agent.train.runs import start_run
 
     random_init = out.parent / "tiny_random"
     model_, tokenizer = load_policy(ModelSpec())
@@ -86,13 +85,12 @@ def make_base(model: str, out: Path, scale: dict[str, Any], context: list[str]) 
     tokenizer.save_pretrained(random_init)  # reloaded below: the tokenizer every later stage uses
     cfg = resolve_config(overrides=[*context, "sft_lr=3e-3", "sft_batch_size=16", f"sft_steps={scale['warm_start']}"],
                          model=str(random_init))
-    model_, tokenizer = load_policy(ModelSpec(name=str(random_init)))
+    run = start_run(cfg, out.parent / "base_run", resume=False, total_updates=1)  # the same setup as every arm
     instances, report = load_instances([str(TRAIN_TRAJ)], cfg)
-    prompts = tokenize_instances(instances, tokenizer, cfg, report)
     if cfg.sft_steps:
-        run_sft(cfg, model_, tokenizer, prompts, Accelerator(cpu=True))
-    model_.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+        warm_start(run, tokenize_instances(instances, run.tokenizer, cfg, report))
+    run.model.save_pretrained(out)
+    run.tokenizer.save_pretrained(out)
     return out
 
 
@@ -101,8 +99,8 @@ def heldout_reward(model_dir: Path, context: list[str], samples: int, limit: int
     from srl_agent.models.load import load_base_model, load_tokenizer
     from srl_agent.rollout.hf import HFEngine
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.data import load_instances, tokenize_instances
-    from srl_agent.train.evaluate import mean_reward
+    from srl_agent.train.dataset import load_instances, tokenize_instances
+    from srl_agent.train.probe import mean_reward
 
     cfg = resolve_config(overrides=context)
     tokenizer = load_tokenizer(str(model_dir))

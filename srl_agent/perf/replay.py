@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.actions import action_type, render_action
+from srl_agent.answer import render_completion
 from srl_agent.episodes import Episode, Turn
 from srl_agent.trajectory import Trajectory
 
@@ -28,7 +29,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "trajectories" / "swe_mini.jsonl
 def episode_from_trajectory(traj: Trajectory, steps: list | None = None) -> Episode:
     """An expert trajectory as the episode an expert policy would have produced (turn k = expert step k)."""
     turns = tuple(
-        Turn(k, f"<think>{s.thought}</think>\n{render_action(s.action)}", s.thought, render_action(s.action),
+        Turn(k, render_completion(s.thought, s.action), s.thought, render_action(s.action),
              s.observation, info={"action": action_type(s.action)})
         for k, s in enumerate(steps if steps is not None else traj.steps)
     )

@@ -111,7 +111,7 @@ def run_train_bench(trajectories: list[str], steps: int = 4, seed: int = 0) -> d
 
     from srl_agent.models.tiny import tiny_tokenizer
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.data import load_instances, tokenize_instances
+    from srl_agent.train.dataset import load_instances, tokenize_instances
 
     torch.set_num_threads(1)
     cfg = resolve_config(overrides=SETTINGS, model="tiny", steps=steps, seed=seed)

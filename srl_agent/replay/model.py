@@ -28,6 +28,8 @@ class StepView:
     problem: str | None = None
     expert_action: str | None = None  # samples: the target; episodes: the aligned expert step when one is known
     reward: float | None = None  # as recorded (samples); None when the input carries none
+    reward_mode: str | None = None  # samples: the reward the run trained with (rescoring uses it); None: difflib
+    format_penalty: float = -1.0
     facts: tuple[tuple[str, str], ...] = ()
 
     def text(self) -> str:
@@ -148,6 +150,7 @@ def from_samples(rows: list[dict[str, Any]], origin: str) -> Item:
             observation_label="context (last prompt message)", completion=completion, format_error=error,
             problem=f"format error: {error}" if error else None, expert_action=row.get("expert_action"),
             reward=float(reward) if isinstance(reward, int | float) else None,
+            reward_mode=row.get("reward_mode"), format_penalty=float(row.get("format_penalty", -1.0)),
             facts=(("tokens", str(row.get("completion_tokens", "—"))),)))
     first = rows[0]
     errors = sum(s.format_error is not None for s in steps)
@@ -157,7 +160,8 @@ def from_samples(rows: list[dict[str, Any]], origin: str) -> Item:
     spread = f"{min(rewards):.3f} … {max(rewards):.3f}" if rewards else "—"
     facts = (("train step", str(first.get("step"))), ("instance", str(first.get("instance_id"))),
              ("step index", str(first.get("step_index"))), ("completions", str(len(rows))),
-             ("rewards", spread), ("format errors", str(errors)))
+             ("rewards", spread), ("reward mode", str(first.get("reward_mode") or "difflib")),
+             ("format errors", str(errors)))
     prompt = first.get("prompt") or []
     issue = next((str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") == "user"), "")
     return Item("samples", origin, summary, facts, issue, "", tuple(steps), rows)
@@ -176,14 +180,16 @@ def _fast_reward(step: StepView) -> float | None:
 
 
 def step_reward(step: StepView) -> float | None:
-    """The recorded reward, else the SRL reward of the policy's completion against the aligned expert action."""
+    """The recorded reward, else the SRL reward of the policy's completion against the aligned expert action, with
+    the reward mode the run trained with (samples.jsonl records it; difflib, the paper's, otherwise)."""
     if step.reward is not None or step.expert_action is None or step.completion is None:
         return step.reward
     from srl_agent.actions import ActionParseError
     from srl_agent.reward import srl_reward
 
     try:
-        return srl_reward(step.completion, step.expert_action)
+        return srl_reward(step.completion, step.expert_action, mode=step.reward_mode or "difflib",  # type: ignore[arg-type]
+                          format_penalty=step.format_penalty)
     except ActionParseError:  # an expert action outside the canonical form cannot be scored
         return None
 

@@ -1,7 +1,7 @@
 """One lazy, indexed view over the three inputs of the viewer:
 
     episodes.jsonl   from `srl-agent eval`   (srl_agent.episodes.Episode, one per line)      -> one item per episode
-    samples.jsonl    from `srl-agent train`  (srl_agent.train.grpo.sample_records rows)      -> one item per GRPO group
+    samples.jsonl    from `srl-agent train`  (srl_agent.train.sources.SRLSource.records)-> one item per GRPO group
     trajectories     any format srl_agent.readers reads                                      -> one item per trajectory
 
     source = open_source("episodes.jsonl")

@@ -10,7 +10,7 @@ the same batch layout (group-major), the same random draws, so the same tokens f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,6 +62,7 @@ class HFEngine:
         self.tokenizer = tokenizer
         self.batch_size = batch_size  # sequences per generate call
         self.share_prefill = share_prefill  # one prefill per prompt, not per sample
+        self.on_batch: Callable[[int, int], None] | None = None  # progress after each call: (sequences done, total)
         self.eos_ids = _eos_ids(model, tokenizer)
 
     def sync_weights(self, model: Any) -> None:
@@ -81,6 +82,8 @@ class HFEngine:
             step = max(1, self.batch_size // n) * n if self.share_prefill else self.batch_size
             for start in range(0, len(flat), step):
                 samples += self._generate_batch(model, flat[start : start + step], params, n if self.share_prefill else 1)
+                if self.on_batch is not None:
+                    self.on_batch(len(samples), len(flat))
         finally:
             model.train(was_training)
         return [samples[i * n : (i + 1) * n] for i in range(len(prompts_ids))]

@@ -121,6 +121,54 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    # --- derived views: what other packages take, built here once (never by hand at a call site) ---------------
+
+    @property
+    def prompt(self) -> Any:
+        """The prompt settings (data.prompts.PromptConfig): instance files, the agent loop and eval use the same."""
+        from srl_agent.data.prompts import PromptConfig
+
+        return PromptConfig(history_window=self.history_window, max_observation_chars=self.max_observation_chars)
+
+    @property
+    def model_spec(self) -> Any:
+        """What to load and how to train it (models.load.ModelSpec)."""
+        from srl_agent.models.load import ModelSpec
+
+        return ModelSpec(name=self.model, finetune=self.finetune, dtype=self.dtype,
+                         gradient_checkpointing=self.gradient_checkpointing, lora_r=self.lora_r,
+                         lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                         lora_target_modules=self.lora_target_modules, seed=self.seed)
+
+    @property
+    def agent(self) -> Any:
+        """The agent loop's limits for RLVR episodes (agent.loop.AgentConfig), as `srl-agent eval` runs them."""
+        from srl_agent.agent.loop import AgentConfig
+
+        return AgentConfig(max_turns=self.max_turns, max_prompt_tokens=self.max_prompt_tokens,
+                           max_format_errors=self.max_format_errors, prompt=self.prompt)
+
+    @property
+    def sampling(self) -> Any:
+        """Rollout sampling parameters (rollout.SamplingParams)."""
+        from srl_agent.rollout import SamplingParams
+
+        return SamplingParams(self.temperature, self.max_completion_tokens)
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of rollout.make_engine for `engine`."""
+        if self.engine == "vllm-server":
+            return {"base_url": self.rollout_server_url, "weights_dir": self.rollout_weights_dir or None}
+        if self.engine != "vllm":
+            return {"generation_batch_size": self.generation_batch_size}
+        from srl_agent.models.load import resolve_dtype
+
+        # vLLM samples in the run's compute dtype (bf16 on GPU even when full fine-tuning keeps fp32 master weights).
+        return {"gpu_memory_utilization": self.vllm_gpu_memory_utilization, "kv_cache_gib": self.vllm_kv_cache_gib,
+                "seed": self.seed, "max_model_len": self.max_prompt_tokens + self.max_completion_tokens,
+                "dtype": resolve_dtype(self.dtype)}
+
 
 CHOICES = {
     "finetune": ("full", "lora"),
@@ -257,6 +305,18 @@ def resolve_config(config_file: str | Path | None = None, overrides: list[str] |
     values.update(parse_overrides(overrides or []))
     values.update({k: v for k, v in explicit.items() if v is not None})
     return TrainConfig(**values)
+
+
+def run_config(run_dir: str | Path) -> TrainConfig | None:
+    """The config a training run resolved (RUN/config.json, written at its start), or None when `run_dir` holds no
+    run: `srl-agent eval` takes the run's prompt view from it, so a model is evaluated in the format it learned."""
+    import json
+
+    path = Path(run_dir) / "config.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not isinstance(data, dict) or "history_window" not in data:  # e.g. a model's own config.json
+        return None
+    return TrainConfig(**{k: v for k, v in data.items() if k in FIELDS})
 
 
 def describe_fields() -> str:

@@ -1,14 +1,17 @@
-"""One SRL step with GRPO, top to bottom: sample -> score -> filter -> advantages -> clipped surrogate -> update.
+"""One GRPO step, top to bottom: groups (from a GroupSource) -> advantages -> clipped surrogate -> update.
 
-Shapes: P prompts kept in the batch, G completions per prompt, B sequences in a micro-batch, L padded length.
+Shapes: P groups kept in the batch, G members per group, B sequences in a micro-batch, L padded length.
 
-    1. Sample G completions per prompt at temperature 1.0 (token ids + their logprobs, from the rollout engine).
-    2. Score each with the SRL reward: similarity of its action to the expert's action, -1 if malformed.
-    3. Dynamic sampling: drop prompts whose G rewards are all (nearly) equal -- their advantages would be 0, so they
-       only dilute the batch -- and sample more prompts until the batch holds `batch_size` prompts.
-    4. Advantages: each reward relative to its own group, A_i = (r_i - mean(r)) / std(r).
-    5. Loss: PPO's clipped surrogate on every completion token, aggregated per `loss_agg`, optional k3 KL to a frozen
-       reference; gradients accumulate over micro-batches, the global norm is clipped, the optimizer steps.
+    1. Sample and score G members per item (sources.py: SRL completions scored by the SRL reward, or RLVR agent
+       episodes graded in Docker); a member with reward None (an infrastructure failure) is masked.
+    2. Dynamic sampling (sources.fill): drop groups whose rewards are all (nearly) equal -- their advantages would be
+       0, so they only dilute the batch -- and sample more items until the batch holds `batch_size` groups.
+    3. Advantages: each reward relative to its own group's valid members, A_i = (r_i - mean(r)) / std(r).
+    4. Loss: PPO's clipped surrogate on every sampled token of a member (SRL: its completion; RLVR: all its turns,
+       each carrying the member's advantage), aggregated per `loss_agg`, optional k3 KL to a frozen reference;
+       gradients accumulate over micro-batches, the global norm is clipped, the optimizer steps.
+
+What is simplified: one policy version per step (the sampler's logprobs are pi_old), no value model, no entropy bonus.
 """
 
 from __future__ import annotations
@@ -17,24 +20,19 @@ import contextlib
 import math
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from srl_agent.reward import parse_completion, srl_rewards
-from srl_agent.rollout import RolloutEngine, Sample, SamplingParams
+from srl_agent.rollout import RolloutEngine, Sample
 from srl_agent.train.config import TrainConfig
-from srl_agent.train.data import PromptSampler, TrainPrompt
 from srl_agent.train.distributed import max_over_ranks
+from srl_agent.train.runs import Run
+from srl_agent.train.sources import Group, GroupSource, fill
 from srl_agent.train.tensors import pack, token_logprobs
 
-
-@dataclass(frozen=True)
-class Group:
-    """One prompt with its G scored completions."""
-
-    prompt: TrainPrompt
-    samples: list[Sample]
-    rewards_G: list[float]
+Triple = tuple[Sample, float, float]  # (sequence, its member's advantage, its tokens' weight in the loss)
+NOTHING_TRAINED = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "logprob_diff": 0.0, "grad_norm": 0.0, "trained_tokens": 0}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -45,62 +43,15 @@ class NonFiniteLoss(RuntimeError):
         self.groups = groups
 
 
-def step_seed(seed: int, step: int, round_: int, rank: int) -> int:
-    """Sampling seed of one generation round: a pure function of the position, so a resumed run samples the same."""
-    return (seed * 1_000_003 + step * 1009 + round_ * 17 + rank) % (2**31)
+@dataclass(frozen=True)
+class StepOutput:
+    metrics: dict[str, float]
+    groups: list[Group]  # every sampled group, `kept` marking the trained ones
+    minis: list[list[Triple]]  # what was trained, per optimizer step
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 1-3. Sample, score, filter
-
-
-def collect_groups(
-    cfg: TrainConfig, engine: RolloutEngine, prompts: list[TrainPrompt], sampler: PromptSampler, step: int, batch_prompts: int, rank: int = 0
-) -> tuple[list[Group], dict[str, float]]:
-    params = SamplingParams(cfg.temperature, cfg.max_completion_tokens)
-    kept: list[Group] = []
-    all_rewards: list[float] = []
-    sampled = filtered = rounds = completion_tokens = 0
-    t_generate = t_score = 0.0
-    while len(kept) < batch_prompts and rounds < cfg.max_sampling_rounds:
-        batch = [prompts[i] for i in sampler.take(batch_prompts - len(kept))]
-        t0 = time.perf_counter()
-        samples_P_G = engine.generate([p.prompt_ids for p in batch], cfg.group_size, params, step_seed(cfg.seed, step, rounds, rank))
-        t1 = time.perf_counter()
-        for prompt, samples_G in zip(batch, samples_P_G, strict=True):
-            rewards_G = srl_rewards([s.text for s in samples_G], [prompt.instance.expert_action] * len(samples_G),
-                                    mode=cfg.reward_mode, format_penalty=cfg.format_penalty)  # type: ignore[arg-type]
-            all_rewards += rewards_G
-            completion_tokens += sum(len(s.completion_ids) for s in samples_G)
-            sampled += 1
-            # Population std (divide by G), as the paper writes it. A group of identical rewards has zero advantage
-            # everywhere: it would cost a forward/backward and contribute no gradient.
-            if cfg.dynamic_sampling and statistics.pstdev(rewards_G) <= cfg.filter_eps:
-                filtered += 1
-                continue
-            kept.append(Group(prompt, samples_G, rewards_G))
-        t_score += time.perf_counter() - t1
-        t_generate += t1 - t0
-        rounds += 1
-    stats = {
-        "reward_mean": statistics.fmean(all_rewards) if all_rewards else 0.0,  # every sampled completion: the policy's reward
-        "reward_std": statistics.pstdev(all_rewards) if all_rewards else 0.0,
-        "format_error_rate": sum(r == cfg.format_penalty for r in all_rewards) / max(1, len(all_rewards)),
-        "prompts_sampled": sampled,
-        "prompts_filtered": filtered,
-        "filtered_fraction": filtered / max(1, sampled),
-        "prompts_kept": len(kept),
-        "sampling_rounds": rounds,
-        "completion_tokens": completion_tokens,
-        "completion_len_mean": completion_tokens / max(1, len(all_rewards)),
-        "time_generate_s": t_generate,
-        "time_score_s": t_score,
-    }
-    return kept, stats
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# 4. Advantages
+# 3. Advantages
 
 
 def group_advantages(rewards_P_G: list[list[float]], scale: bool) -> list[list[float]]:
@@ -115,7 +66,7 @@ def group_advantages(rewards_P_G: list[list[float]], scale: bool) -> list[list[f
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. Loss and update
+# 4. Loss and update
 
 
 def token_weights(completion_lens: list[int], loss_agg: str, max_completion_tokens: int) -> list[float]:
@@ -136,49 +87,45 @@ def token_weights(completion_lens: list[int], loss_agg: str, max_completion_toke
     raise ValueError(f"unknown loss_agg {loss_agg!r}")
 
 
-def mini_batch_count(cfg: TrainConfig, n_groups: int) -> int:
-    """Optimizer steps that `n_groups` groups fill: up to `mini_batches`, each holding whole groups (0 without groups)."""
-    return math.ceil(n_groups / math.ceil(n_groups / cfg.mini_batches)) if n_groups else 0
+def minibatches(groups: list[Group], cfg: TrainConfig, max_member_tokens: int) -> list[list[Triple]]:
+    """(sequence, advantage, token weight) per mini-batch; mini-batches hold whole groups. A member is one "o_i" of
+    Eq. 1: all its sampled tokens, whichever of its sequences (RLVR turns) they belong to."""
+    if not groups:
+        return []
+    per_mini = math.ceil(len(groups) / cfg.mini_batches)
+    minis = []
+    for start in range(0, len(groups), per_mini):
+        members = []
+        for g in groups[start : start + per_mini]:
+            (advantages_G,) = group_advantages([[m.reward for m in g.valid]], cfg.scale_rewards)  # type: ignore[misc]
+            members += [(m, a) for m, a in zip(g.valid, advantages_G, strict=True) if m.sequences]
+        lens = [sum(len(s.completion_ids) for s in m.sequences) for m, _ in members]
+        weights = token_weights(lens, cfg.loss_agg, max_member_tokens)
+        minis.append([(s, a, w) for (m, a), w in zip(members, weights, strict=True) for s in m.sequences])
+    return minis
 
 
-def train_on_groups(
-    cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any, groups: list[Group], pad_id: int,
-    n_minis: int | None = None,
-) -> dict[str, float]:
-    """`n_minis` optimizer steps: the same number on every rank (DDP), so a rank with fewer groups gets empty ones."""
-    advantages_P_G = group_advantages([g.rewards_G for g in groups], cfg.scale_rewards)
-    sequences = [(s, a) for g, adv_G in zip(groups, advantages_P_G, strict=True) for s, a in zip(g.samples, adv_G, strict=True)]
-    per_mini = math.ceil(len(groups) / cfg.mini_batches) * cfg.group_size  # mini-batches hold whole groups
-    n_minis = mini_batch_count(cfg, len(groups)) if n_minis is None else n_minis
-    minis = [sequences[i * per_mini : (i + 1) * per_mini] for i in range(n_minis)]
-    weighted = []
-    for mini in minis:
-        weights = token_weights([len(s.completion_ids) for s, _ in mini], cfg.loss_agg, cfg.max_completion_tokens)
-        weighted.append([(s, a, w) for (s, a), w in zip(mini, weights, strict=True)])
-    return train_on_sequences(cfg, model, ref_model, optimizer, scheduler, accelerator, weighted, pad_id, groups)
-
-
-def train_on_sequences(
-    cfg: TrainConfig, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any,
-    minis: list[list[tuple[Sample, float, float]]], pad_id: int, groups: list[Any] = (),  # type: ignore[assignment]
-) -> dict[str, float]:
+def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] = (),  # type: ignore[assignment]
+                       note: Callable[[str], None] = lambda _: None) -> dict[str, float]:
     """One optimizer step per mini-batch of (sequence, advantage, token weight) triples: the clipped surrogate.
-
-    `train_on_groups` makes one sequence per completion (SRL); RLVR makes one per agent turn, each turn carrying its
-    episode's advantage and weight (srl_agent/train/rlvr.py). `groups` only travels with a NonFiniteLoss."""
+    An empty mini-batch joins the other ranks' gradient all-reduce with zeros (DDP). `groups` only travels with a
+    NonFiniteLoss."""
     import torch
 
     from srl_agent.train.distributed import zero_loss
 
+    cfg, model, ref_model, accelerator = run.cfg, run.model, run.ref_model, run.accelerator
+    optimizer, scheduler, pad_id = run.optimizer, run.scheduler, run.tokenizer.pad_token_id
     device = accelerator.device
     lo, hi = 1.0 - cfg.clip_eps, 1.0 + cfg.clip_high
     sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch": 0.0, "grad_norm": 0.0}
-    for mini in minis:
+    for m, mini in enumerate(minis):
         micros = [range(i, min(i + cfg.micro_batch_size, len(mini))) for i in range(0, len(mini), cfg.micro_batch_size)]
         optimizer.zero_grad(set_to_none=True)
         if not mini:  # other ranks train on this mini-batch: join their gradient all-reduce with zeros (DDP)
             accelerator.backward(zero_loss(model, pad_id, device))
         for k, idx in enumerate(micros):
+            note(f"update {m + 1}/{len(minis)}: micro-batch {k + 1}/{len(micros)}")
             batch = pack([mini[i][0] for i in idx], pad_id, device)
             advantages_B_1 = torch.tensor([mini[i][1] for i in idx], device=device).unsqueeze(1)
             weights_B_1 = torch.tensor([mini[i][2] for i in idx], device=device).unsqueeze(1)
@@ -233,51 +180,32 @@ def train_on_sequences(
 # The step
 
 
-def grpo_step(
-    cfg: TrainConfig, step: int, model: Any, ref_model: Any | None, optimizer: Any, scheduler: Any, accelerator: Any,
-    engine: RolloutEngine, prompts: list[TrainPrompt], sampler: PromptSampler, pad_id: int,
-) -> tuple[dict[str, float], list[Group]]:
+def grpo_step(run: Run, source: GroupSource, sampler: Any, engine: RolloutEngine, step: int,
+              note: Callable[[str], None] = lambda _: None) -> StepOutput:
+    """Fill the batch from `source` (dynamic sampling), then one update per mini-batch, then sync the engine."""
+    cfg, acc = run.cfg, run.accelerator
     t0 = time.perf_counter()
-    local_batch = max(1, cfg.batch_size // accelerator.num_processes)
     try:
-        groups, metrics = collect_groups(cfg, engine, prompts, sampler, step, local_batch, accelerator.process_index)
+        groups, metrics = fill(source, sampler, cfg, step, max(1, cfg.batch_size // acc.num_processes), acc.process_index, note)
     except RuntimeError as e:  # torch.multinomial on NaN/inf probabilities: the weights diverged at the last update
         if "inf" in str(e) or "nan" in str(e):
             raise NonFiniteLoss(f"sampling failed, the policy's outputs are not finite ({e})", []) from e
         raise
     t1 = time.perf_counter()
-    # Every rank runs as many optimizer steps as the rank with the most groups: DDP all-reduces in each of them.
-    n_minis = max_over_ranks(accelerator, mini_batch_count(cfg, len(groups)))
+    kept = [g for g in groups if g.kept]
+    minis = minibatches(kept, cfg, source.max_member_tokens)
+    # DDP: every rank makes as many updates as the rank with the most; the others join with empty mini-batches.
+    n_minis = max_over_ranks(acc, len(minis))
     if n_minis:
-        metrics.update(train_on_groups(cfg, model, ref_model, optimizer, scheduler, accelerator, groups, pad_id, n_minis))
-        engine.sync_weights(model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
-    else:  # every sampled group was filtered (on every rank): nothing to learn from this round
-        metrics.update(loss=0.0, kl=0.0, clip_fraction=0.0, logprob_diff=0.0, grad_norm=0.0, trained_tokens=0)
+        minis += [[] for _ in range(n_minis - len(minis))]
+        metrics.update(train_on_sequences(run, minis, kept, note))
+        engine.sync_weights(run.model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
+    else:  # every sampled group was filtered or masked (on every rank): nothing to learn from this step
+        metrics.update(NOTHING_TRAINED)
     t2 = time.perf_counter()
-    metrics["kept_reward_mean"] = statistics.fmean(r for g in groups for r in g.rewards_G) if groups else 0.0
-    metrics["lr"] = scheduler.get_last_lr()[0]
+    metrics["kept_reward_mean"] = statistics.fmean(m.reward for g in kept for m in g.valid) if kept else 0.0  # type: ignore[misc]
+    metrics["lr"] = run.scheduler.get_last_lr()[0]
     metrics["time_train_s"] = t2 - t1
     metrics["time_step_s"] = t2 - t0
     metrics["tokens_per_s"] = (metrics["trained_tokens"] + metrics["completion_tokens"]) / max(1e-9, t2 - t0)
-    return metrics, groups
-
-
-def sample_records(groups: list[Group], step: int, limit: int) -> list[dict[str, Any]]:
-    """Rows for samples.jsonl (the replay viewer): prompt, completion, parsed action, expert action, reward."""
-    rows = []
-    for g in groups:
-        for sample, reward in zip(g.samples, g.rewards_G, strict=True):
-            if len(rows) >= limit:
-                return rows
-            try:
-                action = parse_completion(sample.text).action_text
-            except ValueError as e:
-                action = None
-                error = str(e)
-            else:
-                error = None
-            inst = g.prompt.instance
-            rows.append({"step": step, "instance_id": inst.instance_id, "step_index": inst.step_index, "prompt": list(inst.prompt),
-                         "completion": sample.text, "parsed_action": action, "format_error": error,
-                         "expert_action": inst.expert_action, "reward": reward, "completion_tokens": len(sample.completion_ids)})
-    return rows
+    return StepOutput(metrics, groups, minis)

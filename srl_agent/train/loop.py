@@ -1,197 +1,185 @@
-"""The training run: load data and policy, optional SFT warm start, GRPO steps, logging, checkpoints, resume.
+"""The GRPO run: one loop for every GRPO method, around a GroupSource (sources.py).
 
-    train(resolve_config(overrides=["steps=10"]), ["trajectories/sample.jsonl"], Path("runs/x"))
+    train(cfg, ["trajectories/sample.jsonl"], Path("runs/srl"))   SRL: step instances, optional SFT warm start
+    train_rlvr(cfg, Path("runs/rlvr"))                             RLVR, and SRL->RLVR with `init_from`
+
+    OUTPUT/metrics.jsonl   one row per step: rewards, filtering, loss, clipping, lr, timings
+    OUTPUT/samples.jsonl   sampled completions (SRL, with the reward mode) or episodes (RLVR), for `srl-agent replay`
+    OUTPUT/eval.jsonl      SRL with eval_every: mean reward on a fixed prompt subset
+    OUTPUT/checkpoints/    resumable (save_every); OUTPUT/final/ loads with from_pretrained and `srl-agent eval`
+
+RLVR episodes run in threads, so which turns share a generate call depends on timing: a resumed or repeated RLVR run
+is statistically, not bitwise, the same (SRL's single-turn loop is exact).
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
-import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from srl_agent.errors import UserError
 from srl_agent.train.config import TrainConfig
+from srl_agent.train.runs import Run, make_rollout_engine, start_run, with_init_from
+
+CPU_CONFIGS = {"srl": "srl_agent/configs/tiny_cpu.toml", "rlvr": "srl_agent/configs/tiny_cpu_rlvr.toml"}
 
 
-def lr_lambda(cfg: TrainConfig, total: int):
-    """Multiplier of cfg.lr after `i` optimizer steps: linear warmup, then constant / linear / cosine decay to 0."""
-    warmup = int(cfg.warmup_ratio * total)
+def grpo_loop(run: Run, source: Any, sampler: Any, engine: Any, evaluate: Callable[[int], None] | None = None) -> Path:
+    """Steps start_step..cfg.steps of GRPO on `source`: log, checkpoint, evaluate; returns OUTPUT/final."""
+    from srl_agent.train.distributed import gather_rows, reduce_metrics
+    from srl_agent.train.grpo import NonFiniteLoss, grpo_step
 
-    def factor(i: int) -> float:
-        if i < warmup:
-            return (i + 1) / (warmup + 1)
-        progress = (i - warmup) / max(1, total - warmup)
-        if cfg.lr_schedule == "linear":
-            return max(0.0, 1.0 - progress)
-        if cfg.lr_schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-        return 1.0
+    cfg, acc = run.cfg, run.accelerator
+    run.open_logs()
+    bar = run.progress_bar(cfg.steps, cfg.method)
+    note = bar.set_postfix_str  # progress within a step: sampling rounds, episodes, generate batches, micro-batches
+    if evaluate is not None and run.start_step == 0:
+        evaluate(0)
+    for step in bar:
+        try:
+            out = grpo_step(run, source, sampler, engine, step, note)
+        except NonFiniteLoss as e:
+            dump = run.output / f"nonfinite_step_{step + 1:06d}.jsonl"
+            if acc.is_main_process:
+                with dump.open("w") as f:
+                    for row in source.records(e.groups, step + 1, 10**9):
+                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            saved = run.save(step, sampler.state())
+            raise UserError(f"training stopped at step {step + 1}: {e}. The batch is in {dump}, the state before the step in "
+                            f"{saved}; lower lr or check the data, then --resume") from None
+        # Several processes: one row for the whole step (all ranks' samples), and samples from every rank.
+        metrics = reduce_metrics(acc, out.metrics)
+        run.logger.log(step + 1, metrics, gather_rows(acc, source.records(out.groups, step + 1, cfg.samples_per_step)))
+        bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", kept=metrics[f"{source.unit}_kept"])
+        run.maybe_save(step + 1, sampler.state())
+        if evaluate is not None and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            evaluate(step + 1)
+    bar.close()
+    return run.finish(engine)
 
-    return factor
 
+def check_sizes(run: Run, available: int, unit: str, per_step: str, heavy: bool) -> None:
+    """Say up front what a new user would otherwise wait to find out: a batch larger than the data, GPU-sized
+    settings on a CPU."""
+    import torch
 
-def model_spec(cfg: TrainConfig):
-    from srl_agent.models.load import ModelSpec
-
-    return ModelSpec(name=cfg.model, finetune=cfg.finetune, dtype=cfg.dtype, gradient_checkpointing=cfg.gradient_checkpointing,
-                     lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                     lora_target_modules=cfg.lora_target_modules, seed=cfg.seed)
-
-
-def _say(accelerator: Any, text: str) -> None:
-    if accelerator.is_main_process:
-        print(text, file=sys.stderr, flush=True)
+    cfg = run.cfg
+    local = max(1, cfg.batch_size // run.accelerator.num_processes)
+    if local > available:
+        run.say(f"note: batch_size={cfg.batch_size} exceeds the {available} {unit} available: each step draws "
+                f"{local} from reshuffled passes, so {unit} repeat within a step (batch_size={available} avoids it)")
+    if heavy and not torch.cuda.is_available():
+        run.say(f"note: these settings are GPU-sized ({per_step} per step; the paper's defaults) and a step takes "
+                f"hours on CPU. For a CPU run: --config {CPU_CONFIGS[cfg.method]}")
 
 
 def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool = False) -> Path:
-    """Run SRL training; returns the final checkpoint directory (OUTPUT/final)."""
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm import tqdm
+    """SRL: GRPO on step-wise expert actions; returns OUTPUT/final."""
+    from srl_agent.train.dataset import PromptSampler, load_instances, tokenize_instances
+    from srl_agent.train.sources import SRLSource
 
-    from srl_agent.models.load import resolve_dtype
-    from srl_agent.train import checkpoint as ckpt
-    from srl_agent.train.data import PromptSampler, load_instances, tokenize_instances
-    from srl_agent.train.distributed import check_replicas, gather_rows, reduce_metrics, require_replicas, shutdown
-    from srl_agent.train.grpo import NonFiniteLoss, grpo_step, sample_records
-    from srl_agent.train.metrics import MetricsLogger
-    from srl_agent.train.rlvr_loop import make_rollout_engine
-
-    # bf16 on GPU as mixed precision (fp32 master weights, bf16 compute): at lr 5e-7 pure-bf16 weights would round
-    # most updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32).
-    bf16 = resolve_dtype(cfg.dtype) == torch.bfloat16
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
-    require_replicas(accelerator)
-    set_seed(cfg.seed)
-    output.mkdir(parents=True, exist_ok=True)
-    resume_from = ckpt.latest_checkpoint(output) if resume else None
-    if resume and resume_from is None:
-        raise UserError(f"--resume: no complete checkpoint under {output}/checkpoints (save_every={cfg.save_every})")
-    if not resume and (output / "metrics.jsonl").exists():
-        raise UserError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
-
-    spec = model_spec(cfg)
-    if bf16 and cfg.finetune == "full":
-        import dataclasses
-
-        spec = dataclasses.replace(spec, dtype="float32")
-    if resume_from is not None:
-        model, tokenizer = ckpt.load_resumed_policy(resume_from, spec)
-    else:
-        from srl_agent.models.load import load_policy
-
-        model, tokenizer = load_policy(spec)
-
+    cfg = with_init_from(cfg)
+    run = start_run(cfg, output, resume, total_updates=cfg.steps * cfg.mini_batches)
     instances, report = load_instances(trajectories, cfg)
-    prompts = tokenize_instances(instances, tokenizer, cfg, report)
-    _say(accelerator, f"data: {report.summary()}")
-
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  betas=(cfg.adam_beta1, cfg.adam_beta2))
-    total_updates = cfg.steps * cfg.mini_batches
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_updates))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    sampler = PromptSampler(len(prompts), cfg.seed, accelerator.process_index, accelerator.num_processes)
-
-    start_step = 0
-    if resume_from is not None:
-        state = ckpt.load_trainer_state(resume_from)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state(state["sampler"])
-        ckpt.set_rng_states(state["rng"])
-        start_step = state["step"]
-        _say(accelerator, f"resumed from {resume_from} at step {start_step}")
-    elif cfg.sft_steps:
-        from srl_agent.train.sft import run_sft
-
-        sft_log = output / "sft_metrics.jsonl"
-        main = accelerator.is_main_process
-
-        def log_sft(row: dict[str, float]) -> None:
-            if main:
-                with sft_log.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-
-        rows = run_sft(cfg, model, tokenizer, prompts, accelerator, log_sft)
-        _say(accelerator, f"sft warm start: {cfg.sft_steps} steps, loss {rows[0]['sft_loss']:.3f} -> {rows[-1]['sft_loss']:.3f}")
-
-    ref_model = None
-    if cfg.kl_coef > 0:
-        ref_path = output / "reference"
-        if resume_from is None:  # the reference is the policy SRL starts from (after the SFT warm start)
-            ref_model = copy.deepcopy(ckpt._unwrap(model))
-            if hasattr(ref_model, "peft_config"):
-                ref_model = ref_model.merge_and_unload()
-            if accelerator.is_main_process:
-                ref_model.save_pretrained(ref_path)
-        else:
-            from srl_agent.models.load import load_base_model
-
-            ref_model = load_base_model(str(ref_path), cfg.dtype, cfg.seed)
-        ref_model.eval().requires_grad_(False).to(accelerator.device)
-
-    # Built after the SFT warm start / resume: vLLM starts from the policy's current weights.
-    engine = make_rollout_engine(cfg, model, tokenizer)
-
-    logger = MetricsLogger(output, start_step, accelerator.is_main_process, cfg.tensorboard, cfg.wandb, cfg.to_dict())
-    config_dict = cfg.to_dict()
-    if accelerator.is_main_process:
-        (output / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+    prompts = tokenize_instances(instances, run.tokenizer, cfg, report)
+    run.say(f"data: {report.summary()}")
+    if run.accelerator.is_main_process:
         from srl_agent.data.overlap import held_out_warning, write_manifest
 
         write_manifest(output, (inst.instance_id for inst in instances))  # for eval's contamination warning
         warning = held_out_warning(inst.instance_id for inst in instances)
         if warning:
-            _say(accelerator, warning)
-    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps, desc="srl",
-               disable=not (cfg.progress and accelerator.is_main_process), file=sys.stderr)
+            run.say(warning)
+    sequences = cfg.batch_size * cfg.group_size
+    check_sizes(run, len(prompts), "instances", f"{cfg.batch_size} prompts x G={cfg.group_size} x "
+                f"{cfg.max_completion_tokens} tokens", sequences * cfg.max_completion_tokens > 200_000)
+    acc = run.accelerator
+    sampler = PromptSampler(len(prompts), cfg.seed, acc.process_index, acc.num_processes)
+    if run.resumed:
+        sampler.load_state(run.state["sampler"])  # type: ignore[index]
+    elif cfg.sft_steps:
+        warm_start(run, prompts)
+    if cfg.kl_coef > 0:
+        from srl_agent.train.runs import load_reference
 
-    def save(step: int) -> Path:
-        return ckpt.save_checkpoint(ckpt.checkpoint_dir(output, step), model=model, tokenizer=tokenizer, optimizer=optimizer,
-                                    scheduler=scheduler, sampler_state=sampler.state(), step=step, config=config_dict,
-                                    accelerator=accelerator)
+        run.ref_model = load_reference(run)  # the policy SRL starts from (after the warm start)
+    engine = make_rollout_engine(run)  # after the warm start / resume: vLLM starts from the current weights
 
     def evaluate(step: int) -> None:
-        if not (cfg.eval_every and accelerator.is_main_process):
+        if not acc.is_main_process:
             return
-        from srl_agent.train.evaluate import mean_reward
+        from srl_agent.train.probe import mean_reward
 
         row = {"step": step, **mean_reward(engine, prompts[: cfg.eval_prompts], cfg, cfg.eval_samples, seed=cfg.seed + 4242)}
         with (output / "eval.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
 
-    if start_step == 0:
-        evaluate(0)
-    for step in bar:
-        try:
-            metrics, groups = grpo_step(cfg, step, model, ref_model, optimizer, scheduler, accelerator, engine, prompts, sampler,
-                                        tokenizer.pad_token_id)
-        except NonFiniteLoss as e:
-            dump = output / f"nonfinite_step_{step + 1:06d}.jsonl"
-            if accelerator.is_main_process:
-                with dump.open("w") as f:
-                    for row in sample_records(e.groups, step + 1, 10**9):
-                        f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            saved = save(step)
-            raise UserError(f"training stopped at step {step + 1}: {e}. The batch is in {dump}, the state before the step in "
-                            f"{saved}; lower lr or check the data, then --resume") from None
-        # Several processes: one row for the whole step (all ranks' samples), and samples from every rank.
-        metrics = reduce_metrics(accelerator, metrics)
-        logger.log(step + 1, metrics, gather_rows(accelerator, sample_records(groups, step + 1, cfg.samples_per_step)))
-        bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", fmt_err=f"{metrics['format_error_rate']:.2f}")
-        if cfg.save_every and (step + 1) % cfg.save_every == 0:
-            save(step + 1)
-        if cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
-            evaluate(step + 1)
-    bar.close()
-    logger.close()
-    check_replicas(accelerator, model, output)  # DDP: every rank must hold bitwise the same weights (replicas.json)
-    final = ckpt.save_final(output / "final", model, tokenizer, cfg.merge_lora, accelerator)
-    _say(accelerator, f"final model: {final}")
-    shutdown(accelerator, engine)
-    return final
+    return grpo_loop(run, SRLSource(cfg, engine, prompts), sampler, engine, evaluate if cfg.eval_every else None)
+
+
+def warm_start(run: Run, prompts: list[Any]) -> None:
+    """SFT on the expert actions before SRL (sft_steps), logged to OUTPUT/sft_metrics.jsonl."""
+    from srl_agent.train.sft import run_sft
+
+    log_path = run.output / "sft_metrics.jsonl"
+
+    def log(row: dict[str, float]) -> None:
+        if run.accelerator.is_main_process:
+            with log_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+    rows = run_sft(run.cfg, run.model, run.tokenizer, prompts, run.accelerator, log)
+    run.say(f"sft warm start: {run.cfg.sft_steps} steps, loss {rows[0]['sft_loss']:.3f} -> {rows[-1]['sft_loss']:.3f}")
+
+
+def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list[Any] | None = None,
+               factory: Any = None, engine_wrapper: Any = None) -> Path:
+    """RLVR on `cfg.bench` / `cfg.split` (or `tasks` with `factory`); returns OUTPUT/final.
+    `engine_wrapper(engine) -> engine` wraps the rollout engine (e.g. to record what it sampled)."""
+    from srl_agent.train.dataset import PromptSampler
+    from srl_agent.train.sources import RLVRSource
+
+    if cfg.kl_coef > 0:
+        raise UserError("kl_coef > 0 is not supported with method=rlvr (the paper uses 0); set kl_coef=0")
+    cfg = with_init_from(cfg)
+    if tasks is None:
+        from srl_agent.tasksets import load_bench, ready_images, sandbox_factory
+
+        tasks = load_bench(cfg.bench, cfg.split)
+        pool = None
+        if cfg.docker_hosts:
+            from srl_agent.sandbox.hosts import parse_hosts
+            from srl_agent.sandbox.pool import HostPool
+
+            pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
+            if cfg.workers > pool.total_capacity():  # more episode threads would only wait for a slot
+                print(f"rlvr: workers={cfg.workers} > the pool's capacity {pool.total_capacity()}: running "
+                      f"{pool.total_capacity()} episodes at once", file=sys.stderr)
+                cfg = dataclasses.replace(cfg, workers=pool.total_capacity())
+        # Every image on every host before the model loads (and the GPUs are taken): a missing one fails here, with
+        # the list, instead of masking every episode of every batch.
+        if tasks:
+            ready_images(cfg.bench, tasks, pool, progress=cfg.progress)
+        factory = sandbox_factory(cfg.bench, pool=pool)
+    if not tasks:
+        raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
+    run = start_run(cfg, output, resume, total_updates=cfg.steps * cfg.mini_batches)
+    acc = run.accelerator
+    run.say(f"rlvr: {len(tasks)} tasks from {cfg.bench} ({cfg.split}), {cfg.group_size} episodes each, "
+            f"{cfg.batch_size} kept tasks per step")
+    episodes = cfg.batch_size * cfg.group_size
+    check_sizes(run, len(tasks), "tasks", f"{cfg.batch_size} tasks x G={cfg.group_size} episodes of up to "
+                f"{cfg.max_turns} turns", episodes > 64)
+    if acc.is_main_process:
+        (output / "tasks.json").write_text(json.dumps([t.instance_id for t in tasks]) + "\n")
+    sampler = PromptSampler(len(tasks), cfg.seed, acc.process_index, acc.num_processes)
+    if run.resumed:
+        sampler.load_state(run.state["sampler"])  # type: ignore[index]
+    engine = make_rollout_engine(run)
+    if engine_wrapper is not None:
+        engine = engine_wrapper(engine)
+    return grpo_loop(run, RLVRSource(cfg, engine, run.tokenizer, tasks, factory), sampler, engine)

@@ -1,14 +1,17 @@
-"""What the SFT and RLVR runs share with the SRL loop: `--init-from`, the policy + optimizer + schedule, resume.
+"""The one run setup every training method uses (SRL, RLVR, SFT, the experiments), and the run's tail.
 
-    cfg = with_init_from(cfg)                       # model := the checkpoint's weights
-    run = start_run(cfg, output, resume, total_updates=cfg.steps)
-    ... run.model, run.optimizer, run.scheduler, run.state (None, or the resumed trainer_state.pt)
+    cfg = with_init_from(cfg)                                  # model := the checkpoint's weights (`--init-from`)
+    run = start_run(cfg, output, resume, total_updates)        # accelerator, policy, AdamW, schedule, resume
+    ... run.model, run.optimizer, run.scheduler, run.state (None, or the resumed trainer_state.pt), run.logger
+    run.save(step, sampler.state())                            # a resumable checkpoint (save_every)
+    run.finish()                                               # close logs, check DDP replicas, OUTPUT/final
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +44,34 @@ def with_init_from(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, model=resolve_init_from(cfg.init_from))
 
 
+def lr_lambda(cfg: TrainConfig, total: int):
+    """Multiplier of cfg.lr after `i` optimizer steps: linear warmup, then constant / linear / cosine decay to 0."""
+    warmup = int(cfg.warmup_ratio * total)
+
+    def factor(i: int) -> float:
+        if i < warmup:
+            return (i + 1) / (warmup + 1)
+        progress = (i - warmup) / max(1, total - warmup)
+        if cfg.lr_schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        if cfg.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
 def say(accelerator: Any, text: str) -> None:
     if accelerator.is_main_process:
         print(text, file=sys.stderr, flush=True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
+    """Everything a method's loop trains with. Built by `start_run`; the loop owns what it samples from."""
+
+    cfg: TrainConfig
+    output: Path
     accelerator: Any
     model: Any
     tokenizer: Any
@@ -55,20 +79,73 @@ class Run:
     scheduler: Any
     state: dict[str, Any] | None  # trainer_state.pt of the checkpoint a resumed run continues from
     start_step: int
+    logger: Any = None  # train.metrics.MetricsLogger, opened by `open_logs`
+    ref_model: Any = None  # the frozen KL reference (kl_coef > 0)
+
+    @property
+    def resumed(self) -> bool:
+        return self.state is not None
+
+    def say(self, text: str) -> None:
+        say(self.accelerator, text)
+
+    def open_logs(self) -> None:
+        """metrics.jsonl / samples.jsonl (cut back to the resumed step), TensorBoard / W&B when configured."""
+        from srl_agent.train.metrics import MetricsLogger
+
+        c = self.cfg
+        self.logger = MetricsLogger(self.output, self.start_step, self.accelerator.is_main_process, c.tensorboard,
+                                    c.wandb, c.to_dict())
+
+    def progress_bar(self, total: int, desc: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(range(self.start_step, total), initial=self.start_step, total=total, desc=desc, file=sys.stderr,
+                    disable=not (self.cfg.progress and self.accelerator.is_main_process))
+
+    def save(self, step: int, sampler_state: dict[str, int]) -> Path:
+        from srl_agent.train import checkpoint as ckpt
+
+        return ckpt.save_checkpoint(ckpt.checkpoint_dir(self.output, step), model=self.model, tokenizer=self.tokenizer,
+                                    optimizer=self.optimizer, scheduler=self.scheduler, sampler_state=sampler_state,
+                                    step=step, config=self.cfg.to_dict(), accelerator=self.accelerator)
+
+    def maybe_save(self, step: int, sampler_state: dict[str, int]) -> None:
+        """After `step` steps: a resumable checkpoint every `save_every`."""
+        if self.cfg.save_every and step % self.cfg.save_every == 0:
+            self.save(step, sampler_state)
+
+    def finish(self, engine: Any = None) -> Path:
+        """Close the logs, check that DDP replicas agree, write OUTPUT/final, close the rollout engine and the process
+        group; returns OUTPUT/final."""
+        from srl_agent.train import checkpoint as ckpt
+        from srl_agent.train.distributed import check_replicas, shutdown
+
+        if self.logger is not None:
+            self.logger.close()
+        check_replicas(self.accelerator, self.model, self.output)  # DDP: every rank holds bitwise the same weights
+        final = ckpt.save_final(self.output / "final", self.model, self.tokenizer, self.cfg.merge_lora, self.accelerator)
+        self.say(f"final model: {final}")
+        shutdown(self.accelerator, engine)
+        return final
 
 
 def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) -> Run:
-    """Accelerator, policy (fp32 master weights under bf16 autocast, as the SRL loop), AdamW, warmup + schedule."""
+    """Accelerator, policy, AdamW, warmup + schedule, and the state of the checkpoint a resumed run continues from.
+
+    bf16 on GPU is mixed precision (fp32 master weights, bf16 compute): at lr 5e-7 pure-bf16 weights would round most
+    updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32)."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from srl_agent.models.load import load_policy, resolve_dtype
     from srl_agent.train import checkpoint as ckpt
-    from srl_agent.train.loop import lr_lambda, model_spec
+    from srl_agent.train.distributed import require_replicas
 
     bf16 = resolve_dtype(cfg.dtype) == torch.bfloat16
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
+    require_replicas(accelerator)
     set_seed(cfg.seed)
     output.mkdir(parents=True, exist_ok=True)
     resume_from = ckpt.latest_checkpoint(output) if resume else None
@@ -76,7 +153,7 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
         raise UserError(f"--resume: no complete checkpoint under {output}/checkpoints (save_every={cfg.save_every})")
     if not resume and (output / "metrics.jsonl").exists():
         raise UserError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
-    spec = model_spec(cfg)
+    spec = cfg.model_spec
     if bf16 and cfg.finetune == "full":
         spec = dataclasses.replace(spec, dtype="float32")
     model, tokenizer = ckpt.load_resumed_policy(resume_from, spec) if resume_from else load_policy(spec)
@@ -93,12 +170,31 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
         say(accelerator, f"resumed from {resume_from} at step {state['step']}")
     if accelerator.is_main_process:
         (output / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    return Run(accelerator, model, tokenizer, optimizer, scheduler, state, state["step"] if state else 0)
+    return Run(cfg, output, accelerator, model, tokenizer, optimizer, scheduler, state, state["step"] if state else 0)
 
 
-def save(run: Run, output: Path, step: int, sampler_state: dict[str, int], cfg: TrainConfig) -> Path:
+def make_rollout_engine(run: Run) -> Any:
+    """The rollout engine on the run's policy; built after any warm start or resume (vLLM copies the weights)."""
+    from srl_agent.rollout import make_engine
+
+    return make_engine(run.cfg.engine, run.model, run.tokenizer, **run.cfg.engine_options)
+
+
+def load_reference(run: Run) -> Any:
+    """The frozen KL reference (kl_coef > 0): the policy the run starts from (after any warm start), saved in
+    OUTPUT/reference so that a resumed run compares against the same weights."""
+    import copy
+
+    from srl_agent.models.load import load_base_model
     from srl_agent.train import checkpoint as ckpt
 
-    return ckpt.save_checkpoint(ckpt.checkpoint_dir(output, step), model=run.model, tokenizer=run.tokenizer,
-                                optimizer=run.optimizer, scheduler=run.scheduler, sampler_state=sampler_state, step=step,
-                                config=cfg.to_dict(), accelerator=run.accelerator)
+    ref_path = run.output / "reference"
+    if not run.resumed:
+        ref_model = copy.deepcopy(ckpt._unwrap(run.model))
+        if hasattr(ref_model, "peft_config"):
+            ref_model = ref_model.merge_and_unload()
+        if run.accelerator.is_main_process:
+            ref_model.save_pretrained(ref_path)
+    else:
+        ref_model = load_base_model(str(ref_path), run.cfg.dtype, run.cfg.seed)
+    return ref_model.eval().requires_grad_(False).to(run.accelerator.device)

@@ -1,7 +1,9 @@
-"""SFT warm start on the expert actions (not in the paper; for models that cannot yet write the answer format).
+"""Supervised steps: the SRL warm start on the expert actions (not in the paper; for models that cannot yet write the
+answer format), and `sft_loss`, the token-mean cross-entropy that the SFT baseline (sft_method.py) trains with too.
 
-Target of an instance: `<think>\\n{sft_think}\\n</think>\\n{expert_action}<EOS>`. Cross-entropy on the target tokens
-only, token-mean over the batch. The prompt ids are the same ones SRL samples from.
+Target of an instance: `render_completion(sft_think, expert_action)` + EOS, i.e. `<think>{sft_think}</think>\\n{action}`,
+the one answer format (srl_agent.answer) that the SFT baseline, the scripted policies and the agent loop use too.
+Cross-entropy on the target tokens only, token-mean over the batch. The prompt ids are the same ones SRL samples from.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import random
 import time
 from typing import Any
 
+from srl_agent.answer import render_completion
 from srl_agent.rollout import Sample
-from srl_agent.train.data import TrainPrompt
-from srl_agent.train.tensors import pack, token_logprobs
+from srl_agent.train.dataset import TrainPrompt
 
 
 def sft_target_ids(tokenizer: Any, prompt: TrainPrompt, think: str) -> tuple[int, ...]:
-    text = f"<think>\n{think}\n</think>\n{prompt.instance.expert_action}"
+    text = render_completion(think, prompt.instance.expert_action)
     return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
 
 
@@ -34,15 +36,7 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
         # Reuse the rollout packing: a "sample" whose completion is the expert target.
         samples = [Sample(p.prompt_ids, targets[id(p)], (0.0,) * len(targets[id(p)]), "", True) for p in batch]
         optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        n_tokens = sum(len(s.completion_ids) for s in samples)
-        for i in range(0, len(samples), cfg.micro_batch_size):
-            packed = pack(samples[i : i + cfg.micro_batch_size], tokenizer.pad_token_id, accelerator.device)
-            with accelerator.autocast():
-                logprobs_B_L = token_logprobs(model, packed)
-                loss = -(logprobs_B_L * packed.completion_mask_B_L).sum() / n_tokens
-            accelerator.backward(loss)
-            total += loss.item()
+        total = sft_loss(model, samples, tokenizer.pad_token_id, accelerator, cfg.micro_batch_size)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         row = {"sft_step": step, "sft_loss": total, "grad_norm": float(grad_norm), "time_s": time.perf_counter() - t0}
@@ -50,3 +44,28 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
         if log is not None:
             log(row)
     return rows
+
+
+def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any, micro_batch_size: int, backward: bool = True) -> float:
+    """Token-mean cross-entropy over the turn tokens of `sequences`, gradients accumulated over micro-batches."""
+    import contextlib
+
+    import torch
+
+    from srl_agent.train.tensors import pack, token_logprobs
+
+    n_tokens = sum(len(s.completion_ids) for s in sequences)
+    total = 0.0
+    chunks = [sequences[i : i + micro_batch_size] for i in range(0, len(sequences), micro_batch_size)]
+    for k, chunk in enumerate(chunks):
+        batch = pack(chunk, pad_id, accelerator.device)
+        sync = contextlib.nullcontext() if k == len(chunks) - 1 or not backward else accelerator.no_sync(model)
+        grad = contextlib.nullcontext() if backward else torch.no_grad()
+        with sync, grad, accelerator.autocast():
+            logprobs_B_L = token_logprobs(model, batch)  # position t: log p(token_t | tokens_<t)
+            # completion_mask_B_L is 1 on the turn's tokens only: system, issue, history and padding get no loss.
+            loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() / n_tokens
+        if backward:
+            accelerator.backward(loss)
+        total += loss.item()
+    return total

@@ -30,18 +30,18 @@ from srl_agent.data.instances import DropReport
 from srl_agent.errors import UserError
 from srl_agent.rollout import Sample
 from srl_agent.train.config import TrainConfig
+from srl_agent.train.sft import sft_loss
 from srl_agent.trajectory import Trajectory
 
 
 def turn_sequences(traj: Trajectory, tokenizer: Any, cfg: TrainConfig) -> list[Sample]:
     """The trajectory's assistant turns as (prompt ids, turn ids) pairs in the eval format; prompt ids are masked."""
     from srl_agent.answer import encode_prompt, render_completion
-    from srl_agent.data.prompts import PromptConfig, build_messages
+    from srl_agent.data.prompts import build_messages
 
-    prompt_cfg = PromptConfig(history_window=cfg.history_window, max_observation_chars=cfg.max_observation_chars)
     out = []
     for k, step in enumerate(traj.steps):
-        prompt_ids = encode_prompt(tokenizer, build_messages(traj.problem_statement, traj.steps[:k], prompt_cfg))
+        prompt_ids = encode_prompt(tokenizer, build_messages(traj.problem_statement, traj.steps[:k], cfg.prompt))
         text = render_completion(step.thought, step.action)
         turn_ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
         out.append(Sample(tuple(prompt_ids), turn_ids, (0.0,) * len(turn_ids), text, True))
@@ -76,65 +76,34 @@ def load_sequences(sources: list[str], tokenizer: Any,
     return per_traj, report, ids
 
 
-def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any, micro_batch_size: int, backward: bool = True) -> float:
-    """Token-mean cross-entropy over the turn tokens of `sequences`, gradients accumulated over micro-batches."""
-    import contextlib
-
-    import torch
-
-    from srl_agent.train.tensors import pack, token_logprobs
-
-    n_tokens = sum(len(s.completion_ids) for s in sequences)
-    total = 0.0
-    chunks = [sequences[i : i + micro_batch_size] for i in range(0, len(sequences), micro_batch_size)]
-    for k, chunk in enumerate(chunks):
-        batch = pack(chunk, pad_id, accelerator.device)
-        sync = contextlib.nullcontext() if k == len(chunks) - 1 or not backward else accelerator.no_sync(model)
-        grad = contextlib.nullcontext() if backward else torch.no_grad()
-        with sync, grad, accelerator.autocast():
-            logprobs_B_L = token_logprobs(model, batch)  # position t: log p(token_t | tokens_<t)
-            # completion_mask_B_L is 1 on the turn's tokens only: system, issue, history and padding get no loss.
-            loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() / n_tokens
-        if backward:
-            accelerator.backward(loss)
-        total += loss.item()
-    return total
-
-
 def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool = False) -> Path:
     """Run the SFT baseline; returns OUTPUT/final (loads with from_pretrained and `srl-agent eval --model`)."""
     import random
 
-    from tqdm import tqdm
-
-    from srl_agent.train import checkpoint as ckpt
-    from srl_agent.train.data import PromptSampler
-    from srl_agent.train.metrics import MetricsLogger
-    from srl_agent.train.runs import save, say, start_run, with_init_from
+    from srl_agent.models.load import load_tokenizer
+    from srl_agent.train.dataset import PromptSampler
+    from srl_agent.train.runs import start_run, with_init_from
 
     cfg = with_init_from(cfg)
-    from srl_agent.models.load import load_tokenizer
-
     per_traj, report, instance_ids = load_sequences(trajectories, load_tokenizer(cfg.model), cfg)
     batch = min(cfg.batch_size, len(per_traj))  # trajectories per optimizer step
     steps = cfg.epochs * math.ceil(len(per_traj) / batch) if cfg.epochs else cfg.steps
     run = start_run(cfg, output, resume, total_updates=steps)
     acc, model = run.accelerator, run.model
-    say(acc, f"sft data: {report.summary()}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")
+    run.say(f"sft data: {report.summary()}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")
     if acc.is_main_process:
         from srl_agent.data.overlap import write_manifest
 
         write_manifest(output, instance_ids)  # for eval's contamination warning
     sampler = PromptSampler(len(per_traj), cfg.seed, acc.process_index, acc.num_processes)
-    if run.state is not None:
-        sampler.load_state(run.state["sampler"])
-    logger = MetricsLogger(output, run.start_step, acc.is_main_process, cfg.tensorboard, cfg.wandb, cfg.to_dict())
+    if run.resumed:
+        sampler.load_state(run.state["sampler"])  # type: ignore[index]
+    run.open_logs()
     rng = random.Random(cfg.seed)
     probe = [s for t in rng.sample(per_traj, min(4, len(per_traj))) for s in t]  # fixed subset: a comparable loss
     pad = run.tokenizer.pad_token_id
     summary = {"probe_loss_start": sft_loss(model, probe, pad, acc, cfg.micro_batch_size, backward=False)} if not resume else {}
-    bar = tqdm(range(run.start_step, steps), initial=run.start_step, total=steps, desc="sft",
-               disable=not (cfg.progress and acc.is_main_process))
+    bar = run.progress_bar(steps, "sft")
     for step in bar:
         t0 = time.perf_counter()
         sequences = [s for i in sampler.take(max(1, batch // acc.num_processes)) for s in per_traj[i]]
@@ -142,7 +111,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
         loss = sft_loss(model, sequences, pad, acc, cfg.micro_batch_size)
         grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         if not math.isfinite(float(grad_norm)) or not math.isfinite(loss):
-            saved = save(run, output, step, sampler.state(), cfg)
+            saved = run.save(step, sampler.state())
             raise UserError(f"sft stopped at step {step + 1}: loss {loss}, grad norm {float(grad_norm)}; the state "
                             f"before the step is in {saved}; lower lr, then --resume")
         lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
@@ -152,17 +121,13 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
                "epoch": sampler.epoch + sampler.position / max(1, len(sampler._order)), "sequences": len(sequences),
                "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s in sequences),
                "target_tokens": sum(len(s.completion_ids) for s in sequences), "time_step_s": time.perf_counter() - t0}
-        logger.log(step + 1, row)
+        run.logger.log(step + 1, row)
         bar.set_postfix(loss=f"{loss:.3f}")
-        if cfg.save_every and (step + 1) % cfg.save_every == 0:
-            save(run, output, step + 1, sampler.state(), cfg)
+        run.maybe_save(step + 1, sampler.state())
     bar.close()
-    logger.close()
     # The loss on a fixed subset of trajectories before and after: did imitation happen?
     summary |= {"probe_loss_end": sft_loss(model, probe, pad, acc, cfg.micro_batch_size, backward=False), "steps": steps,
                 "data": report.to_dict()}
     if acc.is_main_process:
         (output / "sft_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    final = ckpt.save_final(output / "final", model, run.tokenizer, cfg.merge_lora, acc)
-    say(acc, f"final model: {final}")
-    return final
+    return run.finish()

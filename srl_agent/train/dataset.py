@@ -20,8 +20,15 @@ class TrainPrompt:
 
 
 def _is_instance_file(path: Path) -> bool:
-    """A JSONL written by `srl-agent data convert` (rows with prompt + expert_action) rather than trajectories."""
-    if path.suffix != ".jsonl" or not path.is_file():
+    """A JSONL or Parquet file written by `srl-agent data convert` (rows with prompt + expert_action) rather than
+    trajectories."""
+    if not path.is_file():
+        return False
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return {"prompt", "expert_action"} <= set(pq.read_schema(path).names)
+    if path.suffix != ".jsonl":
         return False
     with path.open(encoding="utf-8", errors="replace") as f:  # not text: not an instance file (the reader says why)
         first = next((line for line in f if line.strip()), "")
@@ -34,24 +41,35 @@ def _is_instance_file(path: Path) -> bool:
 
 def load_instances(sources: list[str], cfg: Any) -> tuple[list[SRLInstance], DropReport]:
     from srl_agent.data.instances import ConvertConfig, build_instances, read_instances
-    from srl_agent.data.prompts import PromptConfig
 
     report = DropReport()
     instances: list[SRLInstance] = []
     trajectory_sources = []
     for source in sources:
         if _is_instance_file(Path(source)):
-            instances += list(read_instances(source))
+            converted = list(read_instances(source))
+            check_prompt_settings(converted, source, cfg)
+            instances += converted
         else:
             trajectory_sources.append(source)
     if trajectory_sources:
         from srl_agent.readers import read_trajectories
 
-        prompt = PromptConfig(history_window=cfg.history_window, max_observation_chars=cfg.max_observation_chars)
-        convert = ConvertConfig(prompt=prompt, only_resolved=cfg.only_resolved)
+        convert = ConvertConfig(prompt=cfg.prompt, only_resolved=cfg.only_resolved)
         instances += list(build_instances(read_trajectories(trajectory_sources), convert, report))
     report.instances = len(instances)
     return instances, report
+
+
+def check_prompt_settings(instances: list[SRLInstance], source: str, cfg: Any) -> None:
+    """Instances built with other prompt settings than the run's are refused: the run's config.json must say how
+    its prompts were built (`srl-agent eval` reads it). Files written before the settings were recorded pass."""
+    for key, flag in (("history_window", "--history"), ("max_observation_chars", "--max-observation-chars")):
+        used = {getattr(i, key) for i in instances} - {None}
+        if used and used != {getattr(cfg, key)}:
+            raise UserError(f"{source}: its instances were converted with {key}={', '.join(map(str, sorted(used)))} but this "
+                            f"run has {key}={getattr(cfg, key)}; pass {key}={min(used)} (or convert again with "
+                            f"`srl-agent data convert {flag} {getattr(cfg, key)}`)")
 
 
 def tokenize_instances(instances: list[SRLInstance], tokenizer: Any, cfg: Any, report: DropReport) -> list[TrainPrompt]:

@@ -6,14 +6,13 @@ import statistics
 from typing import Any
 
 from srl_agent.reward import srl_rewards
-from srl_agent.rollout import RolloutEngine, SamplingParams
-from srl_agent.train.data import TrainPrompt
+from srl_agent.rollout import RolloutEngine
+from srl_agent.train.dataset import TrainPrompt
 
 
 def mean_reward(engine: RolloutEngine, prompts: list[TrainPrompt], cfg: Any, samples_per_prompt: int = 8, seed: int = 12345) -> dict[str, float]:
     """Sample `samples_per_prompt` completions per prompt at the training temperature, with a fixed seed."""
-    params = SamplingParams(cfg.temperature, cfg.max_completion_tokens)
-    out = engine.generate([p.prompt_ids for p in prompts], samples_per_prompt, params, seed)
+    out = engine.generate([p.prompt_ids for p in prompts], samples_per_prompt, cfg.sampling, seed)
     rewards = []
     for prompt, samples in zip(prompts, out, strict=True):
         rewards += srl_rewards([s.text for s in samples], [prompt.instance.expert_action] * len(samples),
