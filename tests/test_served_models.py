@@ -3,7 +3,8 @@
 own for the scripted tool calls and the failure cases (dies mid-episode, answers 500, hangs past the timeout).
 
 The vLLM server starts once for the module (~15-20 s on an idle 2-core machine) with an API key; every test checks
-that the key reached the server and was written nowhere.
+that the key reached the server and was written nowhere. The module took 200 s on the shared 2-core machine at load
+average 7-15 (117 s of it the fixtures: the server start and the swe-mini images).
 """
 
 from __future__ import annotations
