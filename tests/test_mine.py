@@ -95,6 +95,18 @@ def test_split_patch_and_test_paths():
     assert test.startswith("diff --git a/tests/test_a.py") and gold + test == diff
 
 
+def test_a_carriage_return_inside_a_file_survives_the_split(tmp_path):
+    """A test data file holding a bare "\r" (tomli's history has one): the patches keep it byte for byte."""
+    from srl_agent.env.mine import _git
+
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    _commit(tmp_path, {"pkg/a.py": "x = 1\n"}, "init")
+    _commit(tmp_path, {"pkg/a.py": "x = 2\n", "tests/data/cr.toml": 's = """a\rb"""\n'}, "Fix CR handling")
+    diff = _git(tmp_path, "diff", "--no-color", "HEAD~1", "HEAD")
+    gold, test = split_patch(diff)
+    assert gold + test == diff and '+s = """a\rb"""' in test and "pkg/a.py" in gold
+
+
 def test_candidates_filter_messages(history):
     repo, c = history
     report = MineReport()

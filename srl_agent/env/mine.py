@@ -65,7 +65,10 @@ class MineReport:
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+    """git's output as written: no newline translation (text=True would turn a "\r" inside a file into "\n" and
+    corrupt the patch)."""
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=True).stdout
+    return out.decode("utf-8", errors="replace")
 
 
 def candidates(repo: Path, config: MineConfig, report: MineReport) -> list[Candidate]:

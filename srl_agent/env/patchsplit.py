@@ -28,7 +28,9 @@ def split_patch(diff: str, is_test: Callable[[str], bool] = is_test_path) -> tup
 
     if not diff.strip():
         return "", ""
-    files = list(PatchSet(diff))
+    # Lines end at "\n" only: a file may hold a bare "\r" (str.splitlines, which unidiff uses on a string, would
+    # cut the line there and break the hunk's line count).
+    files = list(PatchSet(re.findall(r"[^\n]*\n|[^\n]+$", diff)))
     starts = [m.start() for m in _FILE_START.finditer(diff)]
     if len(starts) != len(files):
         raise ValueError(f"expected one 'diff --git' header per file: {len(starts)} headers, {len(files)} files")
