@@ -21,6 +21,8 @@ def register(sub) -> None:
     who.add_argument("--model", help="checkpoint directory, 'tiny', 'smollm2-135m', or a Hugging Face name")
     who.add_argument("--policy", choices=("expert",), help="expert: the expert's own steps (a self-check: 100%% "
                      "equivalent unless the sandbox is nondeterministic)")
+    who.add_argument("--completions", metavar="STEPS_JSONL", help="re-execute the completions of an earlier run's "
+                     "steps.jsonl (same states, no model)")
     p.add_argument("--trajectories", required=True, help="expert trajectories of held-out tasks, e.g. "
                    "trajectories/swe_mini_heldout.jsonl")
     p.add_argument("--bench", default="swe-mini", help="the bench the trajectories' tasks come from (default: swe-mini)")
@@ -66,7 +68,9 @@ def _eval_steps(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"{args.trajectories}: {len(missing)} trajectories have no task in --bench {args.bench} "
                         f"({', '.join(missing[:3])}); pass the bench they were recorded on")
-    if args.policy == "expert":
+    if args.completions:
+        policy = _Recorded(args.completions)
+    elif args.policy == "expert":
         policy = policies.ExpertPolicy({t.instance_id: t for t in trajectories})
     else:
         policy = policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
@@ -82,13 +86,40 @@ def _eval_steps(args: argparse.Namespace) -> int:
     Path(out, "steps.jsonl").write_text("".join(json.dumps(c.to_json()) + "\n" for c in checks))
     from dataclasses import asdict
 
-    report = {"model": args.model or args.policy, "trajectories": args.trajectories, "bench": args.bench,
+    report = {"model": args.model or args.policy or f"completions of {args.completions}", "trajectories": args.trajectories, "bench": args.bench,
               "per_task": args.per_task, "seed": args.seed, "temperature": args.temperature,
               "max_new_tokens": args.max_new_tokens, "history": args.history, **asdict(summary)}
     Path(out, "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     lo, hi = summary.equivalent_ci
     print(f"equivalent {summary.equivalent:.1%} [{lo:.1%}, {hi:.1%}] of {summary.states} states "
           f"(same exit {summary.same_exit:.1%}, output {summary.same_output:.1%}, diff {summary.same_diff:.1%}); "
-          f"format errors {summary.format_errors:.1%}; SRL reward {summary.mean_srl_reward:.3f} (reference); "
+          f"format errors {summary.format_errors:.1%} (no action at all {summary.not_runnable:.1%}); SRL reward {summary.mean_srl_reward:.3f} (reference); "
           f"infrastructure errors {summary.errors}", file=sys.stderr)
     return 1 if summary.errors else 0
+
+
+class _Recorded:
+    """The completions of an earlier steps.jsonl, by (instance, step): `--completions`."""
+
+    name, batched = "recorded", True
+
+    def __init__(self, path: str) -> None:
+        from srl_agent.errors import UserError
+
+        try:
+            rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+            self.texts = {(r["instance_id"], r["step"]): r["completion"] for r in rows}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"--completions {path}: not a steps.jsonl of eval-steps ({e})") from None
+
+    def count_prompt_tokens(self, messages):
+        return None
+
+    def complete(self, requests):
+        from srl_agent.agent.policies import Completion
+        from srl_agent.errors import UserError
+
+        missing = [(r.task.instance_id, r.turn) for r in requests if (r.task.instance_id, r.turn) not in self.texts]
+        if missing:
+            raise UserError(f"--completions has no completion for {missing[:3]}; pass the same --per-task and --seed")
+        return [Completion(self.texts[(r.task.instance_id, r.turn)]) for r in requests]

@@ -8,7 +8,10 @@ For each chosen state k of an expert trajectory (the expert's steps 0..k-1 done)
 3. the two executions are compared: exit code, output (whitespace and timings normalised), and the repository
    diff after the action. The step is *equivalent* when all three agree.
 
-A completion that does not parse is a model failure (not equivalent, counted as a format error). A sandbox that
+The format and the action are judged apart. `format_error` is the trained format's verdict (`<think>…</think>` +
+one action, as the reward and the agent loop parse it). A completion without the think block whose whole text is one
+well-formed action (an instruct model that was never taught the block writes these) is still executed and compared:
+the measure is about what the step does. A completion with no runnable action is not equivalent. A sandbox that
 fails is an infrastructure error: recorded with its message, left out of every rate, and the run goes on. A state
 whose replayed prefix answered differently from the recording is flagged (`prefix_diverged`) but kept: both
 actions still start from the same replayed state.
@@ -51,7 +54,8 @@ class StepCheck:
     step: int
     expert_action: str
     completion: str
-    format_error: str | None
+    format_error: str | None  # the trained format's verdict (reward.parse_completion)
+    executed: bool  # a runnable action was found (with or without the think block) and run
     srl_reward: float
     expert: Outcome | None
     model: Outcome | None
@@ -75,7 +79,8 @@ class EquivalenceSummary:
     same_exit: float
     same_output: float
     same_diff: float
-    format_errors: float
+    format_errors: float  # trained format (think block + action)
+    not_runnable: float  # no action at all
     mean_srl_reward: float  # reference only: the training objective of SRL
 
 
@@ -101,6 +106,24 @@ def choose_states(trajectories: Sequence[Trajectory], per_task: int | None, seed
 def prompt_at(traj: Trajectory, k: int, prompt: PromptConfig) -> list[dict[str, str]]:
     """The training prompt of expert state k: what SRL, SFT and the eval loop all show the model."""
     return build_messages(traj.problem_statement, traj.steps[:k], prompt)
+
+
+def runnable(completion: str) -> bool:
+    """The completion holds one action the sandbox can run: the trained format, or a bare well-formed action."""
+    from srl_agent.actions import ActionParseError, parse_action
+
+    try:
+        parse_completion(completion)
+        return True
+    except FormatError:
+        pass
+    if "<think>" in completion or "</think>" in completion:
+        return False  # a broken think block: which part is the action is ambiguous
+    try:
+        parse_action(completion.strip())
+        return True
+    except ActionParseError:
+        return False
 
 
 def _outcome(step) -> Outcome:
@@ -168,8 +191,9 @@ def check_states(trajectories: Sequence[Trajectory], states: Sequence[tuple[int,
             format_error = None
         except FormatError as e:
             format_error = str(e)
+        run = runnable(completion)
         base = dict(instance_id=traj.instance_id, step=k, expert_action=expert_text, completion=completion,
-                    format_error=format_error, srl_reward=reward)
+                    format_error=format_error, executed=run, srl_reward=reward)
         task = tasks[traj.instance_id]
         try:
             if t not in experts:
@@ -181,7 +205,7 @@ def check_states(trajectories: Sequence[Trajectory], states: Sequence[tuple[int,
                 raise RuntimeError(experts[t])
             outcomes, diverged = experts[t]  # type: ignore[misc]
             expert = outcomes[k]
-            if format_error is not None:
+            if not run:
                 checks.append(StepCheck(**base, expert=expert, model=None, same_exit=False, same_output=False,
                                         same_diff=False, equivalent=False, prefix_diverged=diverged[k]))
             else:
@@ -211,6 +235,7 @@ def summarise(checks: Sequence[StepCheck]) -> EquivalenceSummary:
         states=len(scored), errors=len(checks) - len(scored), equivalent=rate("equivalent"),
         equivalent_ci=bootstrap_ci(eq), same_exit=rate("same_exit"), same_output=rate("same_output"),
         same_diff=rate("same_diff"), format_errors=sum(c.format_error is not None for c in scored) / n,
+        not_runnable=sum(not c.executed for c in scored) / n,
         mean_srl_reward=sum(c.srl_reward for c in scored) / n)
 
 
