@@ -88,7 +88,7 @@ def _eval_steps(args: argparse.Namespace) -> int:
 
     report = {"model": args.model or args.policy or f"completions of {args.completions}", "trajectories": args.trajectories, "bench": args.bench,
               "per_task": args.per_task, "seed": args.seed, "temperature": args.temperature,
-              "max_new_tokens": args.max_new_tokens, "history": args.history, **asdict(summary)}
+              "max_new_tokens": None if args.completions else args.max_new_tokens, "history": args.history, **asdict(summary)}
     Path(out, "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     lo, hi = summary.equivalent_ci
     print(f"equivalent {summary.equivalent:.1%} [{lo:.1%}, {hi:.1%}] of {summary.states} states "
