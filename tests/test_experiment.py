@@ -23,6 +23,8 @@ def test_scaled_down_experiment_runs_end_to_end(tmp_path):
     for arm, row in summary["arms"].items():
         assert row["tasks"] == 1 and 0 <= row["resolution_rate"] <= 1, arm  # graded by `srl-agent eval`
         assert -1 <= row["reward_mean"] <= 1 and row["heldout_instances"] == 4, arm
+        assert row["step_states"] == 1 and 0 <= row["step_equivalence"] <= 1, arm  # executed by `srl-agent eval-steps`
+    assert summary["arms"]["sft"]["eval_max_new_tokens"] > summary["arms"]["srl"]["eval_max_new_tokens"] == 128
     assert summary["arms"]["sft"]["optimizer_updates"] == 2 and summary["arms"]["sft"]["iterations"] == 2
     assert summary["arms"]["rlvr"]["iterations"] == 2 and summary["arms"]["srl_rlvr"]["iterations"] == 2  # 1 SRL + 1 RLVR
     # the curriculum starts from the SRL arm's checkpoint at half the budget
@@ -31,7 +33,7 @@ def test_scaled_down_experiment_runs_end_to_end(tmp_path):
     for suffix in (".md", ".json"):
         assert (tmp_path / "docs" / f"experiment{suffix}").is_file()
     table = (tmp_path / "docs" / "experiment.md").read_text()
-    assert "SRL→RLVR" in table and "srl-agent eval --model" in table
+    assert "SRL→RLVR" in table and "srl-agent eval --model" in table and "srl-agent eval-steps --model" in table
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -27,6 +27,7 @@ def register(sub) -> None:
                    "trajectories/swe_mini_heldout.jsonl")
     p.add_argument("--bench", default="swe-mini", help="the bench the trajectories' tasks come from (default: swe-mini)")
     p.add_argument("--output", required=True, help="directory for steps.jsonl and summary.json")
+    p.add_argument("--instances", nargs="+", metavar="ID", help="only the trajectories of these instance ids")
     p.add_argument("--per-task", type=int, help="states drawn per trajectory (default: every step)")
     p.add_argument("--seed", type=int, default=0, help="seed of the state draw and of sampling")
     p.add_argument("--history", type=int, help="(action, observation) pairs in the prompt (default: the training "
@@ -63,6 +64,11 @@ def _eval_steps(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise UserError(str(e)) from None
     trajectories = list(read_trajectories([args.trajectories]))
+    if args.instances:
+        unknown = sorted(set(args.instances) - {t.instance_id for t in trajectories})
+        if unknown:
+            raise UserError(f"--instances: {', '.join(unknown[:3])} not in {args.trajectories}")
+        trajectories = [t for t in trajectories if t.instance_id in set(args.instances)]
     tasks = {t.instance_id: t for t in load_bench(args.bench)}
     missing = sorted({t.instance_id for t in trajectories} - set(tasks))
     if missing:

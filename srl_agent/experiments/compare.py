@@ -1,11 +1,16 @@
-"""Base / SFT / SRL / SRL->RLVR / RLVR on swe-mini under one compute budget, each measured twice:
+"""Base / SFT / SRL / SRL->RLVR / RLVR on swe-mini under one compute budget, each measured three ways:
 
     (a) resolution rate on swe-mini's held-out tasks        `srl-agent eval --split test` (the agent loop, greedy)
-    (b) mean SRL reward on held-out step instances          the scripted expert's trajectories of those same
-                                                            held-out tasks (trajectories/swe_mini_heldout.jsonl),
-                                                            never trained on
+    (b) executed step equivalence at held-out expert states `srl-agent eval-steps` on the scripted expert's
+                                                            trajectories of those same held-out tasks
+                                                            (trajectories/swe_mini_heldout.jsonl), never trained on:
+                                                            the model's action and the expert's run in a sandbox
+    (c) mean SRL reward on those held-out step instances    reported, not a ranking measure (SRL's own objective)
+Each arm is evaluated with the generation limits it was trained for: the RL arms with their max_completion_tokens,
+the SFT arm with the longest expert turn it was trained on (in tokens), so no arm is cut short by truncation.
     python -m srl_agent.experiments.compare --output runs/compare              # tiny model, CPU, ~15 min
     python -m srl_agent.experiments.compare --output runs/compare --scale smoke   # the test's scaled-down run
+    python -m srl_agent.experiments.compare --output runs/smol --model smollm2-135m --scale smollm2  # real 135M, CPU
     python -m srl_agent.experiments.compare --output runs/q7b --model Qwen/Qwen2.5-Coder-7B-Instruct --scale gpu
 
 Budget: every arm gets the same number S of training iterations. An iteration is one batch and at most one
@@ -32,23 +37,34 @@ ARMS = ("base", "sft", "srl", "srl_rlvr", "rlvr")
 
 # Shared by every arm's training and both evaluations: the policy sees the same prompt format everywhere.
 CONTEXT = {"tiny": ["history_window=1", "max_observation_chars=200", "max_prompt_tokens=1024", "max_completion_tokens=128"],
+           "smollm2": ["history_window=2", "max_observation_chars=1500", "max_prompt_tokens=2048", "max_completion_tokens=256"],
            "gpu": ["history_window=2", "max_observation_chars=4000", "max_prompt_tokens=16384", "max_completion_tokens=1024"]}
+SMOLLM2_RECIPE = str(REPO / "srl_agent" / "configs" / "smollm2_cpu.toml")
 SCALES: dict[str, dict[str, Any]] = {
     "tiny": {"context": "tiny", "steps": 20, "warm_start": 150, "eval_turns": 8, "heldout_samples": 4, "eval_instances": (),
+             "steps_per_task": 3,
              "sft": ["batch_size=4", "lr=3e-3", "micro_batch_size=16"],
              "srl": ["group_size=8", "batch_size=8", "lr=2e-4", "micro_batch_size=32", "max_sampling_rounds=2"],
              "rlvr": ["group_size=4", "batch_size=2", "max_turns=4", "workers=4", "lr=2e-4", "max_sampling_rounds=1",
                       "micro_batch_size=8", "command_timeout_s=30", "grade_timeout_s=120"]},
     "smoke": {"context": "tiny", "steps": 2, "warm_start": 5, "eval_turns": 2, "heldout_samples": 1,
-              "eval_instances": ("swe-mini__tabletext-3",),
+              "eval_instances": ("swe-mini__tabletext-3",), "steps_per_task": 1,
               "sft": ["batch_size=2", "lr=3e-3", "micro_batch_size=16"],
               "srl": ["group_size=2", "batch_size=2", "lr=2e-4", "micro_batch_size=8", "max_sampling_rounds=1",
                       "max_completion_tokens=32"],
               "rlvr": ["group_size=2", "batch_size=1", "max_turns=2", "workers=2", "lr=2e-4", "max_sampling_rounds=1",
                        "max_completion_tokens=32", "command_timeout_s=30", "grade_timeout_s=120"]},
+    # The real 135M instruct model on CPU (configs/smollm2_cpu.toml; docs/results/experiment.md has its cost: an SRL
+    # step took 774 s on a busy 2-core machine). No warm start: every arm starts from the instruct model itself.
+    "smollm2": {"context": "smollm2", "steps": 6, "warm_start": 0, "eval_turns": 10, "heldout_samples": 2,
+                "eval_instances": (), "steps_per_task": 3,
+                "sft": ["--config", SMOLLM2_RECIPE, "batch_size=1", "lr=5e-6"],
+                "srl": ["--config", SMOLLM2_RECIPE],
+                "rlvr": ["--config", SMOLLM2_RECIPE, "sft_steps=0", "group_size=4", "batch_size=1", "max_turns=6", "workers=2",
+                         "max_sampling_rounds=1", "command_timeout_s=30", "grade_timeout_s=120"]},
     # A real model on GPUs: the paper's settings from srl.toml / sft.toml / rlvr.toml, only the budget is set here.
     "gpu": {"context": "gpu", "steps": 200, "warm_start": 0, "eval_turns": 50, "heldout_samples": 8, "eval_instances": (),
-            "sft": ["epochs=0"], "srl": ["engine=vllm", "finetune=lora", "lr=1e-6"],
+            "steps_per_task": None, "sft": ["epochs=0"], "srl": ["engine=vllm", "finetune=lora", "lr=1e-6"],
             "rlvr": ["engine=vllm", "finetune=lora", "lr=1e-6", "batch_size=16", "workers=16"]},
 }
 
@@ -110,6 +126,22 @@ def heldout_reward(model_dir: Path, context: list[str], samples: int, limit: int
     return {**mean_reward(HFEngine(model, tokenizer), prompts, cfg, samples, seed=4242), "heldout_instances": len(prompts)}
 
 
+def generation_limit(arm: str, model_dir: Path, context: list[str]) -> int:
+    """Tokens per turn at evaluation: what the arm was trained to write. The RL arms sample at most
+    max_completion_tokens; the SFT arm was trained on whole expert turns (thought + action), so it gets the longest
+    of those in its tokenizer (never less than the RL limit)."""
+    limit = int(context[3].split("=")[1])
+    if arm != "sft":
+        return limit
+    from srl_agent.agent.policies import scripted
+    from srl_agent.models.load import load_tokenizer
+    from srl_agent.readers import read_trajectories
+
+    tokenizer = load_tokenizer(str(model_dir))
+    turns = [scripted(s.thought, s.action).text for t in read_trajectories([str(TRAIN_TRAJ)]) for s in t.steps]
+    return max(limit, max(len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1 for text in turns))
+
+
 def run_metrics(run: Path) -> dict[str, float]:
     if not (run / "metrics.jsonl").is_file():
         return {"iterations": 0, "optimizer_updates": 0, "sampled_tokens": 0, "trained_tokens": 0}
@@ -141,15 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     base = make_base(args.model, out / "base", scale, context)
     wall = {"base": time.monotonic() - t0}
+    # A real model is its own base: named as the model (a Hub name or `smollm2-135m` is no --init-from directory).
+    start = ["--init-from", str(base)] if args.model == "tiny" else [f"model={args.model}"]
     common = ["--trajectories", str(TRAIN_TRAJ), *context, "progress=false"]
     train = {
-        "sft": ["--method", "sft", "--init-from", str(base), *common, "epochs=0", f"save_every={steps}", *scale["sft"]],
-        "srl": ["--method", "srl", "--init-from", str(base), *common, "sft_steps=0", f"save_every={half}", *scale["srl"]],
-        "rlvr": ["--method", "rlvr", "--init-from", str(base), *context, "progress=false", "save_every=0", *scale["rlvr"]],
+        "sft": ["--method", "sft", *start, *common, "epochs=0", f"save_every={steps}", *scale["sft"]],
+        "srl": ["--method", "srl", *start, *common, "sft_steps=0", f"save_every={half}", *scale["srl"]],
+        "rlvr": ["--method", "rlvr", *start, *context, "progress=false", "save_every=0", *scale["rlvr"]],
     }
     stages = [("sft", train["sft"], steps), ("srl", train["srl"], steps), ("rlvr", train["rlvr"], steps),
               ("srl_rlvr", [*train["rlvr"][:2], "--init-from", str(out / "srl" / "checkpoints" / f"step_{half:06d}"),
-                            *train["rlvr"][4:]], steps - half)]
+                            *train["rlvr"][2 + len(start):]], steps - half)]
     for arm, args_, n in stages:
         if not (out / arm / "final").is_dir():
             t = time.monotonic()
@@ -159,18 +193,30 @@ def main(argv: list[str] | None = None) -> int:
     for arm in ARMS:
         model_dir = base if arm == "base" else out / arm / "final"
         eval_dir = out / "eval" / arm
+        new_tokens = generation_limit(arm, model_dir, context)
+        prompt_args = ["--history", context[0].split("=")[1], "--max-observation-chars", context[1].split("=")[1],
+                       "--max-new-tokens", str(new_tokens)]
         eval_args = ["eval", "--model", str(model_dir), "--bench", "swe-mini", "--split", "test", "--output", str(eval_dir),
-                     "--history", context[0].split("=")[1], "--max-observation-chars", context[1].split("=")[1],
-                     "--max-prompt-tokens", context[2].split("=")[1], "--max-new-tokens", context[3].split("=")[1],
+                     *prompt_args, "--max-prompt-tokens", context[2].split("=")[1],
                      "--max-turns", str(scale["eval_turns"]), "--workers", "2", "--no-progress"]
         if scale["eval_instances"]:
             eval_args += ["--instances", *scale["eval_instances"]]
         if not (eval_dir / "report.json").is_file():
             cli(eval_args, log)
         report = json.loads((eval_dir / "report.json").read_text())
+        steps_dir = out / "eval_steps" / arm
+        if not (steps_dir / "summary.json").is_file():
+            per_task = ["--per-task", str(scale["steps_per_task"])] if scale["steps_per_task"] else []
+            only = ["--instances", *scale["eval_instances"]] if scale["eval_instances"] else []
+            cli(["eval-steps", "--model", str(model_dir), "--trajectories", str(HELDOUT_TRAJ), *per_task, *only,
+                 *prompt_args, "--output", str(steps_dir)], log)
+        equivalence = json.loads((steps_dir / "summary.json").read_text())
         limit = 4 if args.scale == "smoke" else None
         row = {"resolution_rate": report["resolution_rate"], "resolved": report["resolved_instances"],
                "tasks": report["total_instances"], "eval_errors": report["error_instances"],
+               "eval_max_new_tokens": new_tokens, "step_equivalence": equivalence["equivalent"],
+               "step_equivalence_ci": equivalence["equivalent_ci"], "step_states": equivalence["states"],
+               "step_not_runnable": equivalence["not_runnable"],
                **heldout_reward(model_dir, context, scale["heldout_samples"], limit),
                **(run_metrics(out / arm) if arm != "srl_rlvr" else _curriculum(out, half)),
                "wall_s": round(wall.get(arm, results.get(arm, {}).get("wall_s", 0.0)), 1)}

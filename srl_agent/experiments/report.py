@@ -13,13 +13,16 @@ def table(summary: dict[str, Any]) -> str:
     lines = [
         f"model `{summary['model']}`, scale `{summary['scale']}`, budget {summary['budget_iterations']} training iterations per arm",
         "",
-        "| method | held-out tasks resolved | held-out step reward | format errors | similarity when well-formed | updates | sampled tokens | trained tokens | train wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | held-out tasks resolved | executed step equivalence (95% CI) | turn limit | SRL step reward (reference) | format errors | similarity when well-formed | updates | sampled tokens | trained tokens | train wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, r in summary["arms"].items():
+        lo, hi = r["step_equivalence_ci"]
         lines.append(
             f"| {LABELS.get(arm, arm)} | {r['resolved']}/{r['tasks']} ({100 * r['resolution_rate']:.1f}%)"
-            f"{' + ' + str(r['eval_errors']) + ' infra errors' if r['eval_errors'] else ''} | {r['reward_mean']:.3f} | "
+            f"{' + ' + str(r['eval_errors']) + ' infra errors' if r['eval_errors'] else ''} | "
+            f"{100 * r['step_equivalence']:.0f}% of {r['step_states']} ({100 * lo:.0f}–{100 * hi:.0f}%) | "
+            f"{r['eval_max_new_tokens']} | {r['reward_mean']:.3f} | "
             f"{100 * r['format_error_rate']:.0f}% | {r['similarity_mean_when_well_formed']:.3f} | {r['optimizer_updates']} | {r['sampled_tokens']:,} | "
             f"{r['trained_tokens']:,} | {r['wall_s']:.0f} |")
     return "\n".join(lines) + "\n"
