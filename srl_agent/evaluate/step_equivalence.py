@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from srl_agent.agent.policies import Policy, PolicyRequest
+from srl_agent.answer import FormatError, parse_completion
 from srl_agent.data.prompts import PromptConfig, build_messages
 from srl_agent.env.task import Task
-from srl_agent.answer import FormatError, parse_completion
 from srl_agent.reward import srl_reward
 from srl_agent.trajectory import Trajectory
 
