@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step, measure
 from srl_agent.plan import GPUS, PlanInput, estimate, load_shape
 from srl_agent.plan.from_config import fit_error
-from srl_agent.plan.measure import MicroStep, estimate_micro_step, measure
 from srl_agent.train.config import resolve_config
 
 

@@ -129,7 +129,7 @@ def _rollout(case: Case, model: Any, device: str) -> tuple[dict[str, Any], list[
 def _train_step(case: Case, model: Any, optimizer: Any, samples: list[Any], device: str) -> dict[str, Any]:
     import torch
 
-    from srl_agent.plan.measure import MicroStep, estimate_micro_step
+    from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step
     from srl_agent.plan.shape import shape_from_config
     from srl_agent.rollout.hf import base_model
     from srl_agent.train.tensors import pack, token_logprobs

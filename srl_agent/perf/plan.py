@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from srl_agent.plan.measure import MicroStep, estimate_micro_step, measure
+from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step, measure
 
 VARIANTS = (
     {"dtype": "float32"},

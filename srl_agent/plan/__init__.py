@@ -7,7 +7,8 @@ before any weights are loaded, so it answers "what GPU do I need?" on any machin
 
 Layers: `shape` (parameter counts from a config), `hardware` (GPU specs), `memory` (bytes per GPU, by component),
 `speed` (seconds per SRL step at stated efficiencies), `advice` (fits? the smallest change that makes it fit),
-`measure` (checks the memory model against a real training micro-step on this machine).
+`from_config` (a plan from `train`'s config, and the gate `train` runs on a GPU), `table` (the README's table).
+`srl_agent.perf.plan_measure` checks the memory model against a real training micro-step on this machine.
 """
 
 from srl_agent.plan.advice import Plan, estimate, render

@@ -39,6 +39,7 @@ class TrainConfig:
     finetune: str = _f("full", "'full' (all weights) or 'lora' (peft adapters; the base stays frozen).")
     dtype: str = _f("auto", "auto | bfloat16 | float32 | float16. auto = bf16 on GPU (the paper's), fp32 on CPU.")
     gradient_checkpointing: bool = _f(False, "Recompute activations in backward: less memory, ~30% slower.")
+    plan_check: bool = _f(True, "method=srl on a GPU: stop before loading weights when `srl-agent plan` says the run cannot fit (one line with the smallest fix); false to start anyway.")
     lora_r: int = _f(16, "LoRA rank (finetune=lora).")
     lora_alpha: int = _f(32, "LoRA alpha (finetune=lora).")
     lora_dropout: float = _f(0.0, "LoRA dropout (finetune=lora).")

@@ -153,6 +153,10 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
         raise UserError(f"--resume: no complete checkpoint under {output}/checkpoints (save_every={cfg.save_every})")
     if not resume and (output / "metrics.jsonl").exists():
         raise UserError(f"{output} already holds a run; pass --resume to continue it, or choose another --output")
+    if cfg.method == "srl":  # before any weights load: the plan's answer in one line (no-op on CPU)
+        from srl_agent.plan.from_config import check_fits
+
+        check_fits(cfg, accelerator.num_processes, "fsdp2" if accelerator.distributed_type.name == "FSDP" else "ddp")
     spec = cfg.model_spec
     if bf16 and cfg.finetune == "full":
         spec = dataclasses.replace(spec, dtype="float32")

@@ -93,7 +93,7 @@ def measure(step: MicroStep, timeout_s: float = 900) -> int:
     """`run_micro_step` in a fresh interpreter (a clean high-water mark), one thread."""
     # every large block is mmap'd and returned on free: the resident set then follows live memory
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
-    code = ("import json,sys; from srl_agent.plan.measure import MicroStep, run_micro_step; "
+    code = ("import json,sys; from srl_agent.perf.plan_measure import MicroStep, run_micro_step; "
             "print(run_micro_step(MicroStep(**json.loads(sys.argv[1]))))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(step))], env=env, capture_output=True, text=True,
                          timeout=timeout_s, check=False)
