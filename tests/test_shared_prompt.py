@@ -14,7 +14,7 @@ import torch
 from srl_agent.models.tiny import tiny_model, tiny_tokenizer
 from srl_agent.rollout import Sample
 from srl_agent.train.grpo import token_weights
-from srl_agent.train.shared_prompt import pack_groups, shared_token_logprobs
+from srl_agent.train.shared_prompt import pack_shared, shared_token_logprobs
 from srl_agent.train.tensors import pack, token_logprobs
 
 AGGS = ("grpo", "dapo", "dr_grpo")
@@ -95,7 +95,7 @@ def loss_and_grads(model, fn, samples_or_groups, samples, pad_id, agg, temperatu
 
 
 def shared_N_C(model, groups, pad_id, temperature):
-    return shared_token_logprobs(model, pack_groups(groups, pad_id), temperature)
+    return shared_token_logprobs(model, pack_shared([s for g in groups for s in g], pad_id), temperature)
 
 
 def assert_same(a, b, rtol):
@@ -121,21 +121,17 @@ def test_losses_and_every_gradient_match_the_naive_path(tokenizer, agg):
 
 
 def test_kl_to_a_reference_and_groups_of_different_sizes(tokenizer):
-    """A KL term (the reference also runs the shared layout) and a group with fewer completions (empty slots)."""
+    """A KL term (the reference also runs the shared layout), a group with fewer completions (empty slots) and a
+    sample whose prompt is its own (RLVR turns: a row with one slot)."""
     model, ref = tiny_model(tokenizer, seed=1), tiny_model(tokenizer, seed=2)
     groups = make_groups(len(tokenizer), seed=4)
     groups[1] = groups[1][:2]
+    groups.append(make_groups(len(tokenizer), seed=5, prompt_lens=(31,), group_size=2)[0][:1])
     samples = [s for g in groups for s in g]
-    pad = tokenizer.pad_token_id
-
-    def shared_dense(m, gs, pad_id, t):  # drop the empty slots' rows: [N, C] in sample order
-        batch = pack_groups(gs, pad_id)
-        lp = shared_token_logprobs(m, batch, t)
-        keep = [b * batch.layout.slots + g for b, grp in enumerate(gs) for g in range(len(grp))]
-        return lp[keep]
-
-    shared = loss_and_grads(model, shared_dense, groups, samples, pad, "grpo", ref=ref)
-    assert_same(shared, loss_and_grads(model, naive_left_N_C, samples, samples, pad, "grpo", ref=ref), 1e-5)
+    batch = pack_shared(samples, tokenizer.pad_token_id)
+    assert (batch.layout.slots, batch.input_ids_B_L.shape[0]) == (4, 4)
+    shared = loss_and_grads(model, shared_N_C, groups, samples, tokenizer.pad_token_id, "grpo", ref=ref)
+    assert_same(shared, loss_and_grads(model, naive_left_N_C, samples, samples, tokenizer.pad_token_id, "grpo", ref=ref), 1e-5)
 
 
 def test_lora_gradients_match(tokenizer):
@@ -191,8 +187,37 @@ def test_generation_is_unchanged_by_the_switch(tokenizer):
     assert torch.equal(before, after)
 
 
-def test_a_group_must_share_its_prompt(tokenizer):
+def test_unique_tokens_count_each_prompt_once(tokenizer):
     groups = make_groups(len(tokenizer), seed=9)
-    groups[0][1] = Sample((5, 6), (7,), (-1.0,), "", True)
-    with pytest.raises(ValueError, match="group 0: its samples do not share one prompt"):
-        pack_groups(groups, tokenizer.pad_token_id)
+    samples = [s for g in groups for s in g]
+    batch = pack_shared(samples, tokenizer.pad_token_id)
+    assert batch.unique_tokens() == sum(len(g[0].prompt_ids) for g in groups) + sum(len(s.completion_ids) for s in samples)
+
+
+def test_a_grpo_update_is_the_same_with_and_without_sharing(tokenizer, tmp_path):
+    """Through the trainer: a KL term, mini-batch of 3 groups, micro-batches of 6 (groups split across them); the
+    loss, the KL, the gradient norm and every parameter's accumulated gradient agree with the naive path's. (Not
+    the weights after AdamW: its first step moves each weight by ~lr * sign(g), and a gradient element that is ~0
+    may take either sign under float rounding.)"""
+    from srl_agent.train.config import resolve_config
+    from srl_agent.train.grpo import Group, train_on_groups
+    from srl_agent.train.runs import start_run
+
+    groups = [Group(None, g, [float((i * 3 + j) % 4) for j in range(len(g))])  # type: ignore[arg-type]
+              for i, g in enumerate(make_groups(len(tokenizer), seed=11))]
+    results = {}
+    for shared in (False, True):
+        cfg = resolve_config(overrides=["model=tiny", "group_size=4", "micro_batch_size=6", "kl_coef=0.05", "lr=1e-3",
+                                        "loss_agg=dapo", "progress=false", f"shared_prompt={str(shared).lower()}"])
+        run = start_run(cfg, tmp_path / str(shared), resume=False, total_updates=1)
+        ref = tiny_model(tokenizer, seed=cfg.seed + 1)
+        metrics = train_on_groups(cfg, run.model, ref, run.optimizer, run.scheduler, run.accelerator, groups,
+                                  run.tokenizer.pad_token_id)
+        results[shared] = metrics, {n: p.grad.detach().clone() for n, p in run.model.named_parameters()}
+    (naive, g_naive), (shared, g_shared) = results[False], results[True]
+    for key in ("loss", "kl", "grad_norm"):
+        assert abs(shared[key] - naive[key]) <= 1e-5 * abs(naive[key]), key
+    assert shared["trained_tokens"] == naive["trained_tokens"]
+    assert shared["unique_tokens"] < 0.6 * naive["trained_tokens"]
+    for name, g in g_naive.items():
+        assert (g_shared[name] - g).norm() <= 1e-5 * g.norm(), name

@@ -29,6 +29,7 @@ def register(sub: Any) -> None:
     _register_plan(group)
     _register_gpu(group)
     _register_rollout(group)
+    _register_shared_prompt(group)
 
 
 def write_json(result: dict[str, Any], path: str | None) -> None:
@@ -238,4 +239,40 @@ def _bench_rollout(args: argparse.Namespace) -> int:
     print("starting a vLLM server, then the in-process engine …", file=sys.stderr)
     write_json(run_rollout_bench(args.model, args.prompts, args.samples, args.max_new_tokens, args.repeats,
                                  args.prompt_tokens), args.json)
+    return 0
+
+
+REAL_TRAJECTORIES = ("swe-smith/hf_swe-smith-trajectories_sample5.json", "swe-smith/ft_xml_example.jsonl",
+                     "openhands_swegym/swegym_sampled_raw_toolcalls.json", "nebius/nebius_swe-agent-trajectories_sample5.json")
+
+
+def _register_shared_prompt(group: Any) -> None:
+    s = group.add_parser("shared-prompt", help="train phase / whole step / memory: naive vs shared-prompt training, side by side")
+    s.add_argument("--trajectories", nargs="+", help="recipe shape: expert trajectories (default: trajectories/swe_mini.jsonl)")
+    s.add_argument("--real-data", help=f"directory of real trajectories for the real-data shape (default: {DEFAULT_SAMPLES}); "
+                                       "'none' skips that shape")
+    s.add_argument("--steps", type=int, default=4, help="SRL steps per recipe run; the first is warm-up (default: 4)")
+    s.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per path (default: 3)")
+    s.add_argument("--real-groups", type=int, default=2, help="groups in the real-data train phase (default: 2)")
+    s.add_argument("--completion-tokens", type=int, default=256, help="real-data completion length, +-50%% (default: 256)")
+    s.add_argument("--json", help="write the result here")
+    s.set_defaults(func=_bench_shared_prompt)
+
+
+def _bench_shared_prompt(args: argparse.Namespace) -> int:
+    from srl_agent.errors import UserError
+    from srl_agent.perf.shared_prompt import run_shared_prompt_bench
+    from srl_agent.train.config import DEFAULT_TRAJECTORIES
+
+    if args.steps < 2 or args.repeats < 1:
+        raise UserError(f"--steps must be >= 2 (the first is warm-up) and --repeats >= 1, got {args.steps}, {args.repeats}")
+    real: list[str] = []
+    if args.real_data != "none":
+        root = _samples(args.real_data)
+        real = [str(root / f) for f in REAL_TRAJECTORIES if (root / f).is_file()]
+        if not real:
+            raise UserError(f"none of {', '.join(REAL_TRAJECTORIES)} under {root}; pass --real-data DIR or --real-data none")
+    print(f"naive vs shared-prompt, {args.repeats} interleaved repetitions …", file=sys.stderr)
+    write_json(run_shared_prompt_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], real, args.steps, args.repeats,
+                                       args.real_groups, args.completion_tokens), args.json)
     return 0

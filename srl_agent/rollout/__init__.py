@@ -50,7 +50,8 @@ def make_engine(name: str, model: Any, tokenizer: Any, **options: Any) -> Rollou
     if name == "hf":
         from srl_agent.rollout.hf import HFEngine
 
-        return HFEngine(model, tokenizer, batch_size=options.get("generation_batch_size", 64))
+        return HFEngine(model, tokenizer, batch_size=options.get("generation_batch_size", 64),
+                        share_prefill=options.get("share_prefill", True))
     if name == "vllm":
         from srl_agent.rollout.vllm import VLLMEngine
 

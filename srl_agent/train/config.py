@@ -75,6 +75,8 @@ class TrainConfig:
     scale_rewards: bool = _f(True, "Divide advantages by the group's std (GRPO); False gives Dr. GRPO's mean-centred advantages.")
     mini_batches: int = _f(1, "Optimizer steps per generated batch (PPO-style); 1 is fully on-policy.")
     micro_batch_size: int = _f(8, "Sequences per forward/backward; gradients accumulate over the mini-batch.")
+    shared_prompt: bool = _f(True, "Run each group's prompt through the model once for its G completions (exact; "
+                             "docs/training.md). false: every completion with its own copy (models without plain causal attention).")
     # --- optimisation --------------------------------------------------------------------------------------------
     steps: int = _f(100, "Training steps (generated batches).")
     lr: float = _f(5e-7, "AdamW learning rate (paper: 5e-7).")
@@ -162,7 +164,7 @@ class TrainConfig:
         if self.engine == "vllm-server":
             return {"base_url": self.rollout_server_url, "weights_dir": self.rollout_weights_dir or None}
         if self.engine != "vllm":
-            return {"generation_batch_size": self.generation_batch_size}
+            return {"generation_batch_size": self.generation_batch_size, "share_prefill": self.shared_prompt}
         from srl_agent.models.load import resolve_dtype
 
         # vLLM samples in the run's compute dtype (bf16 on GPU even when full fine-tuning keeps fp32 master weights).

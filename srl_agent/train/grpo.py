@@ -28,11 +28,12 @@ from srl_agent.rollout import RolloutEngine, Sample
 from srl_agent.train.config import TrainConfig
 from srl_agent.train.distributed import max_over_ranks
 from srl_agent.train.runs import Run
+from srl_agent.train.shared_prompt import completion_columns, pack_micro_batch, prompt_runs, token_logprobs
 from srl_agent.train.sources import Group, GroupSource, fill
-from srl_agent.train.tensors import pack, token_logprobs
 
 Triple = tuple[Sample, float, float]  # (sequence, its member's advantage, its tokens' weight in the loss)
-NOTHING_TRAINED = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "logprob_diff": 0.0, "grad_norm": 0.0, "trained_tokens": 0}
+NOTHING_TRAINED = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "logprob_diff": 0.0, "grad_norm": 0.0, "trained_tokens": 0,
+                   "unique_tokens": 0}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -126,10 +127,10 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
             accelerator.backward(zero_loss(model, pad_id, device))
         for k, idx in enumerate(micros):
             note(f"update {m + 1}/{len(minis)}: micro-batch {k + 1}/{len(micros)}")
-            batch = pack([mini[i][0] for i in idx], pad_id, device)
+            batch = pack_micro_batch([mini[i][0] for i in idx], pad_id, device, cfg.shared_prompt)
             advantages_B_1 = torch.tensor([mini[i][1] for i in idx], device=device).unsqueeze(1)
             weights_B_1 = torch.tensor([mini[i][2] for i in idx], device=device).unsqueeze(1)
-            mask_B_L = batch.completion_mask_B_L
+            mask_B_L, old_logprobs_B_L = completion_columns(batch)
             # Only the last micro-batch all-reduces gradients across processes (DDP); the others just accumulate.
             sync = contextlib.nullcontext() if k == len(micros) - 1 else accelerator.no_sync(model)
             with sync, accelerator.autocast():
@@ -137,7 +138,7 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
                 # ratio = pi_theta / pi_old on the sampled tokens. pi_old is the sampler's own logprob, so with one
                 # on-policy update the ratio is ~1 and the gradient is the plain policy gradient A * grad log pi;
                 # later mini-batches (or a sampler in another precision, e.g. vLLM) move it and the clip bounds it.
-                log_ratio_B_L = (logprobs_B_L - batch.old_logprobs_B_L) * mask_B_L
+                log_ratio_B_L = (logprobs_B_L - old_logprobs_B_L) * mask_B_L
                 ratio_B_L = torch.exp(log_ratio_B_L)
                 surrogate_B_L = torch.minimum(ratio_B_L * advantages_B_1, ratio_B_L.clamp(lo, hi) * advantages_B_1)
                 loss_B_L = -surrogate_B_L
@@ -173,6 +174,9 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
         "logprob_diff": sums["mismatch"] / tokens,  # |log pi_theta - log pi_sampler| per token, before the first update
         "grad_norm": sums["grad_norm"] / len(minis),
         "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for mini in minis for s, _, _ in mini),
+        # Tokens through the model with shared prompts: each run of samples with one prompt counts it once.
+        "unique_tokens": sum(len(mini[run[0]][0].prompt_ids) + sum(len(mini[i][0].completion_ids) for i in run)
+                             for mini in minis for run in prompt_runs([s for s, _, _ in mini])),
     }
 
 

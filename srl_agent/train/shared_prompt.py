@@ -54,55 +54,67 @@ class SharedLayout:
 
 @dataclass(frozen=True)
 class SharedBatch:
-    """B groups as B rows; N = B*G completions, each as a row of C token columns (column j = completion token j)."""
+    """N samples as B rows of G slots (S = B*G); the outputs are per sample, N rows of C columns in sample order
+    (column j = completion token j), so the loss code is the same as for `tensors.pack`."""
 
     input_ids_B_L: Any
     position_ids_B_L: Any
     layout: SharedLayout
-    completion_ids_N_C: Any
+    completion_ids_S_C: Any
+    slot_of_N: Any  # the slot holding each sample
     completion_mask_N_C: Any
     old_logprobs_N_C: Any  # the sampler's logprobs (0 on padding)
 
     def unique_tokens(self) -> int:
-        """Tokens the model actually processes for real: each prompt once plus every completion."""
+        """Tokens the model processes for real: each row's prompt once plus every completion."""
         return int(self.layout.prompt_lens_B.sum()) + int(self.completion_mask_N_C.sum())
 
 
-def pack_groups(groups: Sequence[Sequence[Sample]], pad_id: int, device: Any = "cpu") -> SharedBatch:
-    """One row per group; every sample of a group must carry the same prompt ids (the engines return it so)."""
+def prompt_runs(samples: Sequence[Sample]) -> list[list[int]]:
+    """Indices of consecutive samples with the same prompt ids: the groups that share one prompt forward."""
+    runs: list[list[int]] = []
+    for i, s in enumerate(samples):
+        if runs and samples[runs[-1][0]].prompt_ids == s.prompt_ids:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def pack_shared(samples: Sequence[Sample], pad_id: int, device: Any = "cpu") -> SharedBatch:
+    """One row per run of consecutive samples that share a prompt (an SRL group); any samples are accepted, a
+    sample whose prompt is its own is a row with one slot."""
     import torch
 
-    for k, group in enumerate(groups):
-        if not group:
-            raise ValueError(f"group {k} has no completions")
-        if any(s.prompt_ids != group[0].prompt_ids for s in group):
-            raise ValueError(f"group {k}: its samples do not share one prompt; train it with shared_prompt=false")
-    width = max(len(g[0].prompt_ids) for g in groups)
-    slots = max(len(g) for g in groups)
-    slot_width = max(1, max(len(s.completion_ids) for g in groups for s in g))
-    ids, pos, lens, comp, cmask, old = [], [], [], [], [], []
-    for group in groups:
-        prompt = list(group[0].prompt_ids)
+    runs = prompt_runs(samples)
+    width = max(len(samples[r[0]].prompt_ids) for r in runs)
+    slots = max(len(r) for r in runs)
+    slot_width = max(1, max(len(s.completion_ids) for s in samples))
+    ids, pos, lens, comp, slot_of = [], [], [], [], [0] * len(samples)
+    for b, run in enumerate(runs):
+        prompt = list(samples[run[0]].prompt_ids)
         pad = width - len(prompt)
         row_ids, row_pos = [pad_id] * pad + prompt, [0] * pad + list(range(len(prompt)))
         for g in range(slots):
-            c = list(group[g].completion_ids) if g < len(group) else []
-            fill = slot_width - len(c)
-            row_ids += c + [pad_id] * fill
+            c = list(samples[run[g]].completion_ids) if g < len(run) else []
+            row_ids += c + [pad_id] * (slot_width - len(c))
             row_pos += list(range(len(prompt), len(prompt) + slot_width))  # padding continues: never a key for real tokens
-            comp.append(c + [pad_id] * fill)
-            cmask.append([1] * len(c) + [0] * fill)
-            old.append((list(group[g].logprobs) if g < len(group) else []) + [0.0] * fill)
+            comp.append(c + [pad_id] * (slot_width - len(c)))
+            if g < len(run):
+                slot_of[run[g]] = b * slots + g
         ids.append(row_ids)
         pos.append(row_pos)
         lens.append(len(prompt))
+    lengths = [len(s.completion_ids) for s in samples]
     return SharedBatch(
         input_ids_B_L=torch.tensor(ids, device=device),
         position_ids_B_L=torch.tensor(pos, device=device),
         layout=SharedLayout(width, slots, slot_width, torch.tensor(lens, device=device)),
-        completion_ids_N_C=torch.tensor(comp, device=device),
-        completion_mask_N_C=torch.tensor(cmask, device=device, dtype=torch.float32),
-        old_logprobs_N_C=torch.tensor(old, device=device, dtype=torch.float32),
+        completion_ids_S_C=torch.tensor(comp, device=device),
+        slot_of_N=torch.tensor(slot_of, device=device),
+        completion_mask_N_C=torch.tensor([[1] * n + [0] * (slot_width - n) for n in lengths], device=device, dtype=torch.float32),
+        old_logprobs_N_C=torch.tensor([list(s.logprobs) + [0.0] * (slot_width - len(s.logprobs)) for s in samples],
+                                      device=device, dtype=torch.float32),
     )
 
 
@@ -125,13 +137,39 @@ def shared_token_logprobs(model: Any, batch: SharedBatch, temperature: float = 1
     # Row k of the kept logits predicting token j of slot g: 0 for j = 0, else 1 + g*C + j - 1.
     j_C = torch.arange(C, device=logits_B_K_V.device)
     source_G_C = torch.where(j_C == 0, 0, torch.arange(G, device=j_C.device)[:, None] * C + j_C)
-    targets_B_GC = batch.completion_ids_N_C.view(B, G * C)
+    targets_B_GC = batch.completion_ids_S_C.view(B, G * C)
     rows_B_1 = torch.arange(B, device=j_C.device)[:, None]
     picked_B_GC = logits_B_K_V[rows_B_1, source_G_C.view(1, -1), targets_B_GC]
     # log_softmax(x)[y] = x[y] - logsumexp(x), with the logsumexp once per kept column (the prompt's last is shared).
     lse_B_K = torch.logsumexp(logits_B_K_V, dim=-1)
-    logprobs_B_GC = picked_B_GC - lse_B_K[:, source_G_C.view(-1)]
-    return logprobs_B_GC.view(B * G, C) * batch.completion_mask_N_C
+    logprobs_S_C = (picked_B_GC - lse_B_K[:, source_G_C.view(-1)]).view(B * G, C)
+    return logprobs_S_C[batch.slot_of_N] * batch.completion_mask_N_C
+
+
+def pack_micro_batch(samples: Sequence[Sample], pad_id: int, device: Any, shared: bool) -> Any:
+    """The trainer's packer: shared-prompt rows when some samples share a prompt, else the naive `tensors.pack`
+    (every sample with its own prompt: there nothing is shared, and the naive rows are no longer)."""
+    from srl_agent.train.tensors import pack
+
+    if shared and any(len(run) > 1 for run in prompt_runs(samples)):
+        return pack_shared(samples, pad_id, device)
+    return pack(samples, pad_id, device)
+
+
+def token_logprobs(model: Any, batch: Any, temperature: float = 1.0) -> Any:
+    """Per-token logprobs of either packing, in its own layout ([N, C] shared, [B, L] naive)."""
+    from srl_agent.train import tensors
+
+    if isinstance(batch, SharedBatch):
+        return shared_token_logprobs(model, batch, temperature)
+    return tensors.token_logprobs(model, batch, temperature)
+
+
+def completion_columns(batch: Any) -> tuple[Any, Any]:
+    """(completion mask, sampler logprobs) of either packing, in the layout its `token_logprobs` returns."""
+    if isinstance(batch, SharedBatch):
+        return batch.completion_mask_N_C, batch.old_logprobs_N_C
+    return batch.completion_mask_B_L, batch.old_logprobs_B_L
 
 
 # ---------------------------------------------------------------------------------------------------------------
