@@ -221,3 +221,15 @@ def test_a_grpo_update_is_the_same_with_and_without_sharing(tokenizer, tmp_path)
     assert shared["unique_tokens"] < 0.6 * naive["trained_tokens"]
     for name, g in g_naive.items():
         assert (g_shared[name] - g).norm() <= 1e-5 * g.norm(), name
+
+
+def test_reduced_qwen2_5_architecture(tokenizer):
+    """The real Qwen2.5-1.5B-Instruct architecture (GQA 6:1, tied embeddings, 151,936-token vocabulary, rope 1e6),
+    2 layers at 1/4 width, random init: same losses and gradients as the naive path, fp32."""
+    from srl_agent.models.real import random_init_model
+
+    model = random_init_model("qwen2.5-1.5b-instruct", num_layers=2, width_divisor=4, seed=0)
+    groups = make_groups(151_000, seed=12, prompt_lens=(30, 17), group_size=3, max_completion=9)
+    samples = [s for g in groups for s in g]
+    shared = loss_and_grads(model, shared_N_C, groups, samples, 151_643, "grpo")
+    assert_same(shared, loss_and_grads(model, naive_left_N_C, samples, samples, 151_643, "grpo"), 1e-5)
