@@ -23,7 +23,7 @@ Why this and not the alternatives:
   - One packed row with a dense tree-shaped 4D mask is a single forward but spends (P + G*C)^2 attention work and
     memory per group: more than the naive path when attention dominates (small models, long rows).
 This file registers an attention function with transformers' AttentionInterface. It runs the shared layout when
-the mask it receives is a `SharedLayout`, and plain `sdpa` otherwise, so the model generates and trains naively as
+it is handed a `SharedLayout` (a keyword argument of the forward), and plain `sdpa` otherwise, so the model generates and trains naively as
 before, and gradient checkpointing's recomputation (which re-reads the implementation) stays correct. Models whose
 layers are not plain full causal attention cannot take it (sliding-window layers, attention sinks, soft-capping,
 ALiBi, linear-attention hybrids), nor kernels that cannot take a mask here (flash_attention_2/3 need a varlen
@@ -44,7 +44,7 @@ SUPPORTED_BASES = ("sdpa", "eager", ATTENTION)
 
 @dataclass(frozen=True)
 class SharedLayout:
-    """Where the prompt and the slots sit in every row; travels to the attention function as its "mask"."""
+    """Where the prompt and the slots sit in every row; travels to the attention function as a keyword argument."""
 
     prompt_width: int  # W: every prompt ends at column W-1 (left padding)
     slots: int  # G: completion slots per row (a smaller group leaves slots empty)
@@ -130,9 +130,11 @@ def shared_token_logprobs(model: Any, batch: SharedBatch, temperature: float = 1
     G, C = layout.slots, layout.slot_width
     # The logits at the prompt's last column predict every slot's first token; the slots' own columns predict the rest.
     keep = G * C + 1
-    masks = {kind: layout for kind in _layer_types(model)}  # a prepared mask mapping: transformers builds none
-    logits_B_K_V = model(input_ids=batch.input_ids_B_L, attention_mask=masks, position_ids=batch.position_ids_B_L,
-                         use_cache=False, logits_to_keep=keep).logits
+    # The layout reaches the attention function as a keyword argument (transformers forwards extra keyword arguments
+    # to it). The all-ones 2D mask lets transformers skip building a mask: padding is the layout's business.
+    logits_B_K_V = model(input_ids=batch.input_ids_B_L, attention_mask=torch.ones_like(batch.input_ids_B_L),
+                         position_ids=batch.position_ids_B_L, use_cache=False, logits_to_keep=keep,
+                         shared_layout=layout).logits
     logits_B_K_V = logits_B_K_V.float() / temperature
     # Row k of the kept logits predicting token j of slot g: 0 for j = 0, else 1 + g*C + j - 1.
     j_C = torch.arange(C, device=logits_B_K_V.device)
@@ -177,18 +179,18 @@ def completion_columns(batch: Any) -> tuple[Any, Any]:
 
 
 def shared_prompt_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
-                            dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+                            dropout: float = 0.0, shared_layout: SharedLayout | None = None, **kwargs: Any) -> tuple[Any, None]:
     """transformers attention interface: q [B, Hq, L, d], k/v [B, Hkv, L, d] -> output [B, L, Hq, d]."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    if not isinstance(attention_mask, SharedLayout):  # generation, the naive path, reference forwards: plain sdpa
+    if shared_layout is None:  # generation, the naive path, reference forwards: plain sdpa
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     import torch
     import torch.nn.functional as F
 
     if kwargs.get("sliding_window") is not None or kwargs.get("s_aux") is not None or getattr(module, "attn_logit_softcapping", None):
         raise ValueError("shared-prompt attention supports plain full causal attention only; set shared_prompt=false")
-    layout = attention_mask
+    layout = shared_layout
     B, Hq, L, d = query.shape
     Hkv = key.shape[1]
     G, C, W = layout.slots, layout.slot_width, layout.prompt_width
@@ -244,10 +246,6 @@ def use_shared_attention(model: Any) -> None:
         raise ValueError(f"{config.model_type}: layers {sorted(layer_types)} are not all full causal attention; "
                          "set shared_prompt=false in the config")
     config._attn_implementation = ATTENTION
-
-
-def _layer_types(model: Any) -> list[str]:
-    return sorted(set(getattr(_base_model(model).config, "layer_types", None) or ["full_attention"]))
 
 
 def _base_model(model: Any) -> Any:
