@@ -199,20 +199,22 @@ def test_a_grpo_update_is_the_same_with_and_without_sharing(tokenizer, tmp_path)
     loss, the KL, the gradient norm and every parameter's accumulated gradient agree with the naive path's. (Not
     the weights after AdamW: its first step moves each weight by ~lr * sign(g), and a gradient element that is ~0
     may take either sign under float rounding.)"""
-    from srl_agent.train.config import resolve_config
-    from srl_agent.train.grpo import Group, train_on_groups
-    from srl_agent.train.runs import start_run
+    import dataclasses
 
-    groups = [Group(None, g, [float((i * 3 + j) % 4) for j in range(len(g))])  # type: ignore[arg-type]
+    from srl_agent.train.config import resolve_config
+    from srl_agent.train.grpo import minibatches, train_on_sequences
+    from srl_agent.train.runs import start_run
+    from srl_agent.train.sources import Group, Member
+
+    groups = [Group(None, g[0].prompt_ids, tuple(Member((m,), float((i * 3 + j) % 4)) for j, m in enumerate(g)), kept=True)
               for i, g in enumerate(make_groups(len(tokenizer), seed=11))]
     results = {}
     for shared in (False, True):
         cfg = resolve_config(overrides=["model=tiny", "group_size=4", "micro_batch_size=6", "kl_coef=0.05", "lr=1e-3",
                                         "loss_agg=dapo", "progress=false", f"shared_prompt={str(shared).lower()}"])
         run = start_run(cfg, tmp_path / str(shared), resume=False, total_updates=1)
-        ref = tiny_model(tokenizer, seed=cfg.seed + 1)
-        metrics = train_on_groups(cfg, run.model, ref, run.optimizer, run.scheduler, run.accelerator, groups,
-                                  run.tokenizer.pad_token_id)
+        run = dataclasses.replace(run, ref_model=tiny_model(tokenizer, seed=cfg.seed + 1))
+        metrics = train_on_sequences(run, minibatches(groups, cfg, cfg.max_completion_tokens), groups)
         results[shared] = metrics, {n: p.grad.detach().clone() for n, p in run.model.named_parameters()}
     (naive, g_naive), (shared, g_shared) = results[False], results[True]
     for key in ("loss", "kl", "grad_norm"):

@@ -74,20 +74,20 @@ def real_groups(files: list[str], n_groups: int, group_size: int, completion_tok
     from srl_agent.models.tiny import tiny_tokenizer
     from srl_agent.rollout import Sample
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.data import load_instances, tokenize_instances
-    from srl_agent.train.grpo import Group
+    from srl_agent.train.dataset import load_instances, tokenize_instances
+    from srl_agent.train.sources import Group, Member
 
     cfg = resolve_config(overrides=REAL_SETTINGS)
     instances, report = load_instances(files, cfg)
     prompts = tokenize_instances(instances, tiny_tokenizer(), cfg, report)
     rng = random.Random(seed)
-    chosen = rng.sample(prompts, n_groups)
     vocab = len(tiny_tokenizer())
     groups = []
-    for p in chosen:
+    for p in rng.sample(prompts, n_groups):
         lens = [rng.randint(completion_tokens // 2, completion_tokens * 3 // 2) for _ in range(group_size)]
-        samples = [Sample(tuple(p.prompt_ids), tuple(rng.randrange(3, vocab) for _ in range(n)), (-6.9,) * n, "", True) for n in lens]
-        groups.append(Group(p, samples, [rng.uniform(-1, 1) for _ in range(group_size)]))
+        members = tuple(Member((Sample(tuple(p.prompt_ids), tuple(rng.randrange(3, vocab) for _ in range(n)), (-6.9,) * n, "", True),),
+                               rng.uniform(-1, 1)) for n in lens)
+        groups.append(Group(p, tuple(p.prompt_ids), members, kept=True))
     return groups, [len(p.prompt_ids) for p in prompts]
 
 
@@ -97,21 +97,21 @@ def measure_real(shared: bool, files: list[str], n_groups: int, completion_token
     import torch
 
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.grpo import train_on_groups
+    from srl_agent.train.grpo import minibatches, train_on_sequences
     from srl_agent.train.runs import start_run
 
     torch.set_num_threads(1)
-    cfg = resolve_config(overrides=[*REAL_SETTINGS, "model=tiny", "group_size=8", f"micro_batch_size={8}", "lr=1e-4",
+    cfg = resolve_config(overrides=[*REAL_SETTINGS, "model=tiny", "group_size=8", "micro_batch_size=8", "lr=1e-4",
                                     f"max_completion_tokens={completion_tokens * 3 // 2}", "progress=false",
                                     f"shared_prompt={str(shared).lower()}"], seed=seed)
     groups, _ = real_groups(files, n_groups, cfg.group_size, completion_tokens, seed)
     with tempfile.TemporaryDirectory(prefix="bench-shared-real-") as tmp:
         run = start_run(cfg, Path(tmp), resume=False, total_updates=4)
-        pad_id = run.tokenizer.pad_token_id
+        minis = minibatches(groups, cfg, cfg.max_completion_tokens)
         times = []
         for _ in range(2):  # the first is warm-up
             t0 = time.perf_counter()
-            metrics = train_on_groups(cfg, run.model, None, run.optimizer, run.scheduler, run.accelerator, groups, pad_id)
+            metrics = train_on_sequences(run, minis, groups)
             times.append(time.perf_counter() - t0)
     return {"train_s": times[-1], "naive_tokens": metrics["trained_tokens"], "unique_tokens": metrics["unique_tokens"],
             "peak_mb": peak_memory_mb()}
