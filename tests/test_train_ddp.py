@@ -25,9 +25,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(*args: str) -> None:
+def _launch(*args: str, processes: int = 2) -> None:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(REPO / "docs" / "accelerate" / "ddp.yaml"),
-           "--num_processes", "2", "--main_process_port", str(_free_port()), *args]
+           "--num_processes", str(processes), "--main_process_port", str(_free_port()), *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes, gloo, even on a GPU machine
     # Own process group: a hung collective (the bug class this file guards against) is killed with all its ranks.
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -69,3 +69,17 @@ def test_a_rank_without_groups_joins_the_gradient_all_reduce(tmp_path):
     replicas = json.loads((tmp_path / "replicas.json").read_text())
     assert len(set(replicas["weights_sha256"])) == 1, replicas
     assert (tmp_path / "changed_rank1.txt").read_text() == "True"  # rank 1 applied rank 0's gradient
+
+
+def test_ddp_with_uneven_groups_gives_the_gradient_of_one_process_on_the_union(tmp_path):
+    """Rank 0 holds 3 groups, rank 1 holds 1 (as dynamic sampling leaves them): normalising the loss by the counts over
+    all ranks makes the all-reduced gradient equal to one process training on all 4 groups."""
+    import torch
+
+    _launch(str(REPO / "tests" / "ddp_global_norm.py"), str(tmp_path))
+    _launch(str(REPO / "tests" / "ddp_global_norm.py"), str(tmp_path), processes=1)
+    for loss_agg in ("grpo", "dapo", "dr_grpo"):
+        two = torch.load(tmp_path / f"grads_2_{loss_agg}.pt")
+        one = torch.load(tmp_path / f"grads_1_{loss_agg}.pt")
+        for a, b in zip(two, one, strict=True):
+            assert torch.allclose(a, b, rtol=1e-6, atol=1e-6 * b.abs().max().item()), (loss_agg, (a - b).abs().max())

@@ -41,6 +41,16 @@ def max_over_ranks(accelerator: Any, value: int) -> int:
     return int(accelerator.gather(torch.tensor([value], device=accelerator.device)).max())
 
 
+def sum_over_ranks(accelerator: Any, values: list[float]) -> list[float]:
+    """Element-wise sums over ranks (every rank passes a list of the same length)."""
+    if accelerator.num_processes == 1:
+        return list(values)
+    import torch
+
+    local = torch.tensor([list(values)], dtype=torch.float64, device=accelerator.device)
+    return accelerator.gather(local).sum(0).tolist()
+
+
 def zero_loss(model: Any, pad_id: int, device: Any) -> Any:
     """A loss of exactly 0 that still runs DDP's gradient all-reduce (every parameter gets a zero gradient)."""
     import torch

@@ -26,7 +26,6 @@ from typing import Any
 
 from srl_agent.rollout import RolloutEngine, Sample
 from srl_agent.train.config import TrainConfig
-from srl_agent.train.distributed import max_over_ranks
 from srl_agent.train.runs import Run
 from srl_agent.train.shared_prompt import completion_columns, pack_micro_batch, prompt_runs, token_logprobs
 from srl_agent.train.sources import Group, GroupSource, fill
@@ -70,39 +69,57 @@ def group_advantages(rewards_P_G: list[list[float]], scale: bool) -> list[list[f
 # 4. Loss and update
 
 
-def token_weights(completion_lens: list[int], loss_agg: str, max_completion_tokens: int) -> list[float]:
+def token_weights(completion_lens: list[int], loss_agg: str, max_completion_tokens: int, n_total: int | None = None,
+                  tokens_total: int | None = None) -> list[float]:
     """Weight of each sequence's tokens in the mini-batch loss, so that micro-batching does not change the loss:
 
     grpo    (1/N) sum_i (1/|o_i|) sum_t l_it  -- every sequence counts equally (the paper's Eq. 1)
     dapo    sum_i sum_t l_it / sum_i |o_i|     -- every token counts equally (long answers are not diluted)
     dr_grpo sum_i sum_t l_it / (N * L_max)     -- a constant normaliser: no length bias at all
-    """
-    n = len(completion_lens)
+
+    N and sum_i |o_i| are the mini-batch's over every rank (`n_total`, `tokens_total`; default: these sequences)."""
+    n = len(completion_lens) if n_total is None else n_total
     if loss_agg == "grpo":
         return [1.0 / (n * max(1, length)) for length in completion_lens]
     if loss_agg == "dapo":
-        total = max(1, sum(completion_lens))
-        return [1.0 / total] * n
+        total = max(1, sum(completion_lens) if tokens_total is None else tokens_total)
+        return [1.0 / total] * len(completion_lens)
     if loss_agg == "dr_grpo":
-        return [1.0 / (n * max_completion_tokens)] * n
+        return [1.0 / (n * max_completion_tokens)] * len(completion_lens)
     raise ValueError(f"unknown loss_agg {loss_agg!r}")
 
 
-def minibatches(groups: list[Group], cfg: TrainConfig, max_member_tokens: int) -> list[list[Triple]]:
+def minibatches(groups: list[Group], cfg: TrainConfig, max_member_tokens: int, accelerator: Any = None) -> list[list[Triple]]:
     """(sequence, advantage, token weight) per mini-batch; mini-batches hold whole groups. A member is one "o_i" of
-    Eq. 1: all its sampled tokens, whichever of its sequences (RLVR turns) they belong to."""
-    if not groups:
-        return []
-    per_mini = math.ceil(len(groups) / cfg.mini_batches)
-    minis = []
+    Eq. 1: all its sampled tokens, whichever of its sequences (RLVR turns) they belong to.
+
+    With several processes (`accelerator`), every rank returns the same number of mini-batches (empty ones where it
+    has no groups left) and each mini-batch is normalised by its member and token counts over all ranks, times the
+    world size R because DDP averages gradients over ranks: R ranks holding different numbers of groups then give
+    exactly the gradient of one process on their union. (Per-rank normalisation would weigh a rank's 4 groups as much
+    as another's 60, and a rank with none would shrink the step by (R-1)/R.)"""
+    from srl_agent.train.distributed import max_over_ranks, sum_over_ranks
+
+    members_M: list[list[tuple[Any, float, int]]] = []
+    per_mini = math.ceil(len(groups) / cfg.mini_batches) if groups else 1
     for start in range(0, len(groups), per_mini):
         members = []
         for g in groups[start : start + per_mini]:
             (advantages_G,) = group_advantages([[m.reward for m in g.valid]], cfg.scale_rewards)  # type: ignore[misc]
-            members += [(m, a) for m, a in zip(g.valid, advantages_G, strict=True) if m.sequences]
-        lens = [sum(len(s.completion_ids) for s in m.sequences) for m, _ in members]
-        weights = token_weights(lens, cfg.loss_agg, max_member_tokens)
-        minis.append([(s, a, w) for (m, a), w in zip(members, weights, strict=True) for s in m.sequences])
+            members += [(m, a, sum(len(s.completion_ids) for s in m.sequences))
+                        for m, a in zip(g.valid, advantages_G, strict=True) if m.sequences]
+        members_M.append(members)
+    ranks = 1 if accelerator is None else accelerator.num_processes
+    if ranks > 1:
+        members_M += [[] for _ in range(max_over_ranks(accelerator, len(members_M)) - len(members_M))]
+        counts = sum_over_ranks(accelerator, [x for mm in members_M for x in (len(mm), sum(t for _, _, t in mm))])
+        totals_M = [(int(counts[2 * i]), int(counts[2 * i + 1])) for i in range(len(members_M))]
+    else:
+        totals_M = [(len(mm), sum(t for _, _, t in mm)) for mm in members_M]
+    minis = []
+    for members, (n_total, tokens_total) in zip(members_M, totals_M, strict=True):
+        weights = token_weights([t for _, _, t in members], cfg.loss_agg, max_member_tokens, n_total, tokens_total)
+        minis.append([(s, a, w * ranks) for (m, a, _), w in zip(members, weights, strict=True) for s in m.sequences])
     return minis
 
 
@@ -180,6 +197,18 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
     }
 
 
+def advance_schedule(scheduler: Any, position: int) -> None:
+    """Move the LR schedule to `position` updates. The schedule counts `mini_batches` updates per step; a step that
+    trained fewer (every group filtered, or fewer groups than mini-batches) would otherwise leave it behind, and a
+    linear/cosine decay would never reach its end."""
+    import warnings
+
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()" when the first steps trained nothing
+        warnings.simplefilter("ignore", UserWarning)
+        while scheduler.last_epoch < position:
+            scheduler.step()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The step
 
@@ -197,15 +226,15 @@ def grpo_step(run: Run, source: GroupSource, sampler: Any, engine: RolloutEngine
         raise
     t1 = time.perf_counter()
     kept = [g for g in groups if g.kept]
-    minis = minibatches(kept, cfg, source.max_member_tokens)
-    # DDP: every rank makes as many updates as the rank with the most; the others join with empty mini-batches.
-    n_minis = max_over_ranks(acc, len(minis))
-    if n_minis:
-        minis += [[] for _ in range(n_minis - len(minis))]
+    # DDP: every rank makes as many updates as the rank with the most (the others join with empty mini-batches),
+    # each normalised by the counts over all ranks.
+    minis = minibatches(kept, cfg, source.max_member_tokens, acc)
+    if minis:
         metrics.update(train_on_sequences(run, minis, kept, note))
         engine.sync_weights(run.model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
     else:  # every sampled group was filtered or masked (on every rank): nothing to learn from this step
         metrics.update(NOTHING_TRAINED)
+    advance_schedule(run.scheduler, (step + 1) * cfg.mini_batches)
     t2 = time.perf_counter()
     metrics["kept_reward_mean"] = statistics.fmean(m.reward for g in kept for m in g.valid) if kept else 0.0  # type: ignore[misc]
     metrics["lr"] = run.scheduler.get_last_lr()[0]
