@@ -46,8 +46,11 @@ def render_completion(thought: str, action: Action | str) -> str:
     return f"{THINK_OPEN}{thought}{THINK_CLOSE}\n{text}"
 
 
-def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS) -> ParsedCompletion:
-    """Split a completion into thought and action; raise FormatError on any deviation from the format."""
+def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS, min_thought_chars: int = 0) -> ParsedCompletion:
+    """Split a completion into thought and action; raise FormatError on any deviation from the format.
+
+    `min_thought_chars`: a thought with fewer non-space characters is a format error (training uses 1: the format has
+    a thought before every action, and an empty `<think></think>` would otherwise earn the action's full reward)."""
     text = completion.strip()
     if not text:
         raise FormatError("empty completion")
@@ -60,6 +63,8 @@ def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS
             f"expected exactly one <think>…</think> block, found {text.count(THINK_OPEN)} open / {text.count(THINK_CLOSE)} close tags"
         )
     thought, _, action_text = text[len(THINK_OPEN) :].partition(THINK_CLOSE)
+    if len("".join(thought.split())) < min_thought_chars:
+        raise FormatError(f"the thought inside <think>…</think> has fewer than {min_thought_chars} non-space characters")
     try:
         action = parse_action(action_text)
     except ActionParseError as e:

@@ -115,10 +115,12 @@ def action_similarity(pred: Action, expert: Action) -> float:
 # The reward
 
 
-def srl_reward(completion: str, expert: str, *, mode: RewardMode = "difflib", format_penalty: float = -1.0) -> float:
+def srl_reward(completion: str, expert: str, *, mode: RewardMode = "difflib", format_penalty: float = -1.0,
+               min_thought_chars: int = 0) -> float:
     """Score one completion against the expert's canonical action text.
 
-    Returns `format_penalty` for malformed completions, else a similarity in [0, 1] (see `mode`).
+    Returns `format_penalty` for malformed completions (a thought shorter than `min_thought_chars` non-space
+    characters included), else a similarity in [0, 1] (see `mode`).
     The expert's own tool is always allowed, so targets that use a non-core tool (e.g. SWE-agent `edit`) are reachable.
     `pivot` is PivotRL's gated verifier (srl_agent.reward_pivot): no think format, no penalty (no call scores 0).
     """
@@ -128,7 +130,7 @@ def srl_reward(completion: str, expert: str, *, mode: RewardMode = "difflib", fo
 
         return pivot_completion_reward(completion, expert_action)
     try:
-        parsed = parse_completion(completion, CORE_TOOLS | {tool_name(expert_action)})
+        parsed = parse_completion(completion, CORE_TOOLS | {tool_name(expert_action)}, min_thought_chars)
     except FormatError:
         return format_penalty
     if mode == "difflib":
@@ -150,15 +152,28 @@ def _completion_text(completion: Any) -> str:
 
 
 def srl_rewards(
-    completions: Sequence[Any], experts: Sequence[str], *, mode: RewardMode = "difflib", format_penalty: float = -1.0
+    completions: Sequence[Any], experts: Sequence[str], *, mode: RewardMode = "difflib", format_penalty: float = -1.0,
+    min_thought_chars: int = 0,
 ) -> list[float]:
     """Batched `srl_reward` over parallel lists."""
     if len(completions) != len(experts):
         raise ValueError(f"{len(completions)} completions but {len(experts)} expert actions")
     return [
-        srl_reward(_completion_text(c), e, mode=mode, format_penalty=format_penalty)
+        srl_reward(_completion_text(c), e, mode=mode, format_penalty=format_penalty, min_thought_chars=min_thought_chars)
         for c, e in zip(completions, experts, strict=True)
     ]
+
+
+def is_malformed(completion: str, expert: str, *, mode: RewardMode = "difflib", min_thought_chars: int = 0) -> bool:
+    """Would `srl_reward` score this completion as malformed? (Counted from the parse, not from the reward: with
+    format_penalty 0 a malformed answer and a wrong one both score 0.) `pivot` has no format: never malformed."""
+    if mode == "pivot":
+        return False
+    try:
+        parse_completion(completion, CORE_TOOLS | {tool_name(parse_action(expert))}, min_thought_chars)
+    except FormatError:
+        return True
+    return False
 
 
 def make_trl_reward(

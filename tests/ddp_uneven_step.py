@@ -40,11 +40,10 @@ def main(out: Path) -> None:
         samples = make_engine("hf", model, tok).generate([prompt], cfg.group_size, SamplingParams(1.0, 8), seed=1)[0]
         members = tuple(Member((s,), r) for s, r in zip(samples, [1.0, 0.0, 0.0, -1.0], strict=True))
         groups = [Group(None, tuple(prompt), members, kept=True)]
-    minis = minibatches(groups, cfg, cfg.max_completion_tokens)
-    n_minis = max_over_ranks(accelerator, len(minis))
-    assert n_minis == 1, n_minis
+    minis = minibatches(groups, cfg, cfg.max_completion_tokens, accelerator)  # padded to the ranks' maximum
+    assert len(minis) == 1 == max_over_ranks(accelerator, len(minis)), len(minis)
     run = Run(cfg, out, accelerator, model, tok, optimizer, scheduler, None, 0)
-    train_on_sequences(run, minis + [[] for _ in range(n_minis - len(minis))])
+    train_on_sequences(run, minis)
     changed = any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     (out / f"changed_rank{accelerator.process_index}.txt").write_text(str(changed))
     check_replicas(accelerator, model, out)

@@ -145,9 +145,15 @@ def _bench_eval(args: argparse.Namespace) -> int:
 
 
 def _register_train(group: Any) -> None:
-    t = group.add_parser("train", help="SRL steps: srl-agent vs TRL's GRPOTrainer (same tiny model, data, G, lengths, reward)")
+    t = group.add_parser("train", help="SRL steps: srl-agent vs TRL's GRPOTrainer on equal work (same tiny model, dtype, "
+                         "prompts in the same order, fixed completion length), interleaved repetitions")
     t.add_argument("--trajectories", nargs="+", help="expert trajectories (default: the shipped trajectories/swe_mini.jsonl)")
-    t.add_argument("--steps", type=int, default=4, help="steps per trainer; the first is warm-up and not timed (default: 4)")
+    t.add_argument("--steps", type=int, default=9, help="steps per run; the first is warm-up, >= 8 are timed (default: 9)")
+    t.add_argument("--reps", type=int, default=3, help="interleaved repetitions of every run (default: 3)")
+    t.add_argument("--dtypes", default="float32,bfloat16", help="rows, each set on both sides (default: float32,bfloat16)")
+    t.add_argument("--batch-size", type=int, default=4, help="prompts per step (default: 4)")
+    t.add_argument("--group-size", type=int, default=4, help="completions per prompt (default: 4)")
+    t.add_argument("--tokens", type=int, default=64, help="generated tokens per completion, on both sides (default: 64)")
     t.add_argument("--json", help="write the result here")
     t.set_defaults(func=_bench_train)
 
@@ -157,14 +163,21 @@ def _bench_train(args: argparse.Namespace) -> int:
     from srl_agent.perf.train import run_train_bench
     from srl_agent.train.config import DEFAULT_TRAJECTORIES
 
-    if args.steps < 2:
-        raise UserError(f"--steps must be >= 2 (the first step is warm-up), got {args.steps}")
+    if args.steps < 9:
+        raise UserError(f"--steps must be >= 9 (one warm-up step, then at least 8 timed), got {args.steps}")
+    if args.reps < 1:
+        raise UserError(f"--reps must be >= 1, got {args.reps}")
+    dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+    if not dtypes or any(d not in ("float32", "bfloat16") for d in dtypes):
+        raise UserError(f"--dtypes takes float32 and/or bfloat16, got {args.dtypes!r}")
     try:
         import trl  # noqa: F401
     except ImportError as e:
-        raise UserError("bench train compares against TRL: pip install trl (or the project's [test] extra)") from e
-    print(f"{args.steps} SRL steps with srl-agent, then with TRL's GRPOTrainer …", file=sys.stderr)
-    write_json(run_train_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], args.steps), args.json)
+        raise UserError("perf train compares against TRL: pip install trl (or the project's [test] extra)") from e
+    print(f"{args.reps} x {len(dtypes)} x 2 runs of {args.steps} SRL steps (srl-agent and TRL's GRPOTrainer, interleaved) …",
+          file=sys.stderr)
+    write_json(run_train_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], args.steps, args.reps, dtypes,
+                               args.batch_size, args.group_size, args.tokens), args.json)
     return 0
 
 

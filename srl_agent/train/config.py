@@ -60,9 +60,11 @@ class TrainConfig:
     vllm_kv_cache_gib: float = _f(1.0, "KV-cache size in GiB for vLLM on CPU.")
     rollout_server_url: str = _f("", "vllm-server engine: the server's OpenAI base URL, e.g. http://gpu1:8000/v1 (key: $OPENAI_API_KEY).")
     rollout_weights_dir: str = _f("", "vllm-server engine: where the trainer writes the weights the server reloads each step; a directory both can read (default: a temporary one, same machine only).")
+    ignore_eos: bool = _f(False, "Never stop at EOS: every completion has exactly max_completion_tokens tokens (speed benchmarks: equal work).")
     # --- reward --------------------------------------------------------------------------------------------------
     reward_mode: str = _f("difflib", "difflib (the paper's 2M/T) | rapidfuzz (faster indel ratio) | action (tool-aware) | pivot (PivotRL's gated verifier).")
     format_penalty: float = _f(-1.0, "Reward of a malformed completion (paper: -1).")
+    min_thought_chars: int = _f(1, "A completion whose <think>…</think> holds fewer non-space characters is malformed (the paper's format has a thought before every action; 0 accepts an empty one).")
     # --- GRPO ----------------------------------------------------------------------------------------------------
     batch_size: int = _f(512, "B: prompts per optimizer step, after dynamic sampling (paper: 512).")
     dynamic_sampling: bool = _f(True, "Keep a prompt only if the population std of its G rewards > filter_eps (paper).")
@@ -70,6 +72,9 @@ class TrainConfig:
     max_sampling_rounds: int = _f(4, "Generation rounds per step to fill the batch; a step trains on what it has after that.")
     clip_eps: float = _f(0.2, "PPO clip range: ratios outside [1 - clip_eps, 1 + clip_eps_high] stop contributing (unreported; verl's 0.2).")
     clip_eps_high: float = _f(0.0, "Upper clip range; 0 means equal to clip_eps (DAPO's clip-higher uses 0.28).")
+    tis: str = _f("auto", "Truncated importance sampling against sampler/trainer mismatch: on | off | auto (on with engine=vllm). On: the trainer recomputes pi_old before the updates and weights each token's loss by min(pi_old / pi_sampler, tis_cap).")
+    tis_cap: float = _f(2.0, "TIS weight cap C (verl's default 2.0).")
+    dual_clip: float = _f(0.0, "Dual-clip constant c > 1 for negative advantages (Ye et al. 2020; e.g. 3.0): a token's loss is at most c*|A|. 0 = off.")
     kl_coef: float = _f(0.0, "Weight of the KL penalty to the frozen initial policy (paper: 0; >0 loads a reference model).")
     loss_agg: str = _f("grpo", "grpo (per-sequence token mean, then mean: the paper's) | dr_grpo (sum / (B*max_tokens)) | dapo (token mean).")
     scale_rewards: bool = _f(True, "Divide advantages by the group's std (GRPO); False gives Dr. GRPO's mean-centred advantages.")
@@ -156,7 +161,19 @@ class TrainConfig:
         """Rollout sampling parameters (rollout.SamplingParams)."""
         from srl_agent.rollout import SamplingParams
 
-        return SamplingParams(self.temperature, self.max_completion_tokens)
+        return SamplingParams(self.temperature, self.max_completion_tokens, self.ignore_eos)
+
+    @property
+    def use_tis(self) -> bool:
+        """Truncated importance sampling (and recomputed pi_old) is on: explicitly, or by default with vLLM."""
+        return self.tis == "on" or (self.tis == "auto" and self.engine.startswith("vllm"))
+
+    @property
+    def loss_settings(self) -> Any:
+        """The per-token loss's settings (train.policy_loss.LossSettings)."""
+        from srl_agent.train.policy_loss import LossSettings
+
+        return LossSettings(self.clip_eps, self.clip_high, self.tis_cap if self.use_tis else None, self.dual_clip or None)
 
     @property
     def engine_options(self) -> dict[str, Any]:
@@ -177,6 +194,7 @@ CHOICES = {
     "finetune": ("full", "lora"),
     "dtype": ("auto", "bfloat16", "float32", "float16"),
     "engine": ("hf", "vllm", "vllm-server"),
+    "tis": ("auto", "on", "off"),
     "reward_mode": ("difflib", "rapidfuzz", "action", "pivot"),
     "loss_agg": ("grpo", "dr_grpo", "dapo"),
     "lr_schedule": ("constant", "linear", "cosine"),
@@ -187,7 +205,7 @@ POSITIVE = ("group_size", "temperature", "max_completion_tokens", "generation_ba
             "mini_batches", "micro_batch_size", "steps", "lr", "max_grad_norm", "lora_r", "sft_batch_size", "max_prompt_tokens",
             "eval_prompts", "eval_samples", "max_turns", "max_format_errors", "command_timeout_s", "grade_timeout_s", "workers")
 NON_NEGATIVE = ("filter_eps", "clip_eps", "clip_eps_high", "kl_coef", "warmup_ratio", "weight_decay", "sft_steps", "sft_lr",
-                "save_every", "samples_per_step", "eval_every", "lora_dropout", "epochs")
+                "save_every", "samples_per_step", "eval_every", "lora_dropout", "epochs", "min_thought_chars")
 
 
 def _validate(c: TrainConfig) -> None:
@@ -218,6 +236,10 @@ def _validate(c: TrainConfig) -> None:
                         f"rollout_server_url={c.rollout_server_url!r}")
     if c.format_penalty > 0:
         raise UserError(f"format_penalty must be <= 0 (a malformed answer must not beat a wrong one), got {c.format_penalty}")
+    if c.dual_clip and c.dual_clip <= 1:
+        raise UserError(f"dual_clip must be > 1 (e.g. 3.0), or 0 to switch it off; got {c.dual_clip}")
+    if c.tis_cap < 1:
+        raise UserError(f"tis_cap must be >= 1 (it caps pi_old / pi_sampler), got {c.tis_cap}")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

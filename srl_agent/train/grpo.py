@@ -31,8 +31,8 @@ from srl_agent.train.shared_prompt import completion_columns, pack_micro_batch, 
 from srl_agent.train.sources import Group, GroupSource, fill
 
 Triple = tuple[Sample, float, float]  # (sequence, its member's advantage, its tokens' weight in the loss)
-NOTHING_TRAINED = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "logprob_diff": 0.0, "grad_norm": 0.0, "trained_tokens": 0,
-                   "unique_tokens": 0}
+NOTHING_TRAINED = {"loss": 0.0, "kl": 0.0, "clip_fraction": 0.0, "logprob_diff": 0.0, "logprob_diff_max": 0.0, "grad_norm": 0.0,
+                   "trained_tokens": 0, "unique_tokens": 0}
 
 
 class NonFiniteLoss(RuntimeError):
@@ -125,20 +125,26 @@ def minibatches(groups: list[Group], cfg: TrainConfig, max_member_tokens: int, a
 
 def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] = (),  # type: ignore[assignment]
                        note: Callable[[str], None] = lambda _: None) -> dict[str, float]:
-    """One optimizer step per mini-batch of (sequence, advantage, token weight) triples: the clipped surrogate.
-    An empty mini-batch joins the other ranks' gradient all-reduce with zeros (DDP). `groups` only travels with a
-    NonFiniteLoss."""
+    """One optimizer step per mini-batch of (sequence, advantage, token weight) triples: the clipped surrogate
+    (train/policy_loss.py: per-token logprobs in, per-token loss out). An empty mini-batch joins the other ranks'
+    gradient all-reduce with zeros (DDP). `groups` only travels with a NonFiniteLoss."""
     import torch
 
     from srl_agent.train.distributed import zero_loss
+    from srl_agent.train.policy_loss import mismatch_stats, policy_loss
 
     cfg, model, ref_model, accelerator = run.cfg, run.model, run.ref_model, run.accelerator
     optimizer, scheduler, pad_id = run.optimizer, run.scheduler, run.tokenizer.pad_token_id
     device = accelerator.device
-    lo, hi = 1.0 - cfg.clip_eps, 1.0 + cfg.clip_high
-    sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch": 0.0, "grad_norm": 0.0}
-    for m, mini in enumerate(minis):
-        micros = [range(i, min(i + cfg.micro_batch_size, len(mini))) for i in range(0, len(mini), cfg.micro_batch_size)]
+    settings = cfg.loss_settings
+    micros_M = [[range(i, min(i + cfg.micro_batch_size, len(mini))) for i in range(0, len(mini), cfg.micro_batch_size)]
+                for mini in minis]
+    # pi_old: the trainer's own logprobs before this step's updates when TIS is on (one no-grad forward per micro-batch,
+    # on the unwrapped module: no DDP collective), else the sampler's. Differences between the two are the mismatch.
+    old_M_K = recompute_old_logprobs(run, minis, micros_M) if cfg.use_tis else None
+    sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch_sum": 0.0, "mismatch_max": 0.0,
+            "mismatch_tokens": 0.0, "tis_sum": 0.0, "tis_min": math.inf, "tis_max": 0.0, "grad_norm": 0.0}
+    for m, (mini, micros) in enumerate(zip(minis, micros_M, strict=True)):
         optimizer.zero_grad(set_to_none=True)
         if not mini:  # other ranks train on this mini-batch: join their gradient all-reduce with zeros (DDP)
             accelerator.backward(zero_loss(model, pad_id, device))
@@ -152,13 +158,11 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
             sync = contextlib.nullcontext() if k == len(micros) - 1 else accelerator.no_sync(model)
             with sync, accelerator.autocast():
                 logprobs_B_L = token_logprobs(model, batch, cfg.temperature)
-                # ratio = pi_theta / pi_old on the sampled tokens. pi_old is the sampler's own logprob, so with one
-                # on-policy update the ratio is ~1 and the gradient is the plain policy gradient A * grad log pi;
-                # later mini-batches (or a sampler in another precision, e.g. vLLM) move it and the clip bounds it.
-                log_ratio_B_L = (logprobs_B_L - old_logprobs_B_L) * mask_B_L
-                ratio_B_L = torch.exp(log_ratio_B_L)
-                surrogate_B_L = torch.minimum(ratio_B_L * advantages_B_1, ratio_B_L.clamp(lo, hi) * advantages_B_1)
-                loss_B_L = -surrogate_B_L
+                # Without TIS pi_old is the sampler's own logprob: with one on-policy update the ratio is ~1 and the
+                # gradient is the plain policy gradient A * grad log pi; later mini-batches move it and the clip bounds it.
+                old_B_L = old_M_K[m][k] if old_M_K is not None else old_logprobs_B_L
+                out = policy_loss(logprobs_B_L, old_B_L, old_logprobs_B_L, advantages_B_1, mask_B_L, settings)
+                loss_B_L = out.loss_B_L
                 if ref_model is not None:
                     with torch.no_grad():
                         ref_logprobs_B_L = token_logprobs(ref_model, batch, cfg.temperature)
@@ -166,35 +170,66 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
                     delta_B_L = (ref_logprobs_B_L - logprobs_B_L) * mask_B_L
                     kl_B_L = torch.exp(delta_B_L) - delta_B_L - 1.0
                     loss_B_L = loss_B_L + cfg.kl_coef * kl_B_L
-                    sums["kl"] += float((kl_B_L * mask_B_L).sum())
+                    sums["kl"] += (kl_B_L.detach() * mask_B_L).sum().item()
                 loss = (loss_B_L * mask_B_L * weights_B_1).sum()
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", list(groups))
             accelerator.backward(loss)
             with torch.no_grad():
-                clipped_B_L = ((ratio_B_L < lo) & (advantages_B_1 < 0)) | ((ratio_B_L > hi) & (advantages_B_1 > 0))
                 sums["loss"] += loss.item()
-                sums["clipped"] += float((clipped_B_L * mask_B_L).sum())
-                sums["mismatch"] += float((log_ratio_B_L.abs() * mask_B_L).sum())
-                sums["tokens"] += float(mask_B_L.sum())
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        if not math.isfinite(float(grad_norm)):
-            raise NonFiniteLoss(f"gradient norm is {float(grad_norm)}", list(groups))
+                sums["clipped"] += (out.clipped_B_L * mask_B_L).sum().item()
+                sums["tokens"] += mask_B_L.sum().item()
+                # The mismatch is measured before any update of this step: every token against the recomputed pi_old
+                # (TIS), else the first mini-batch's (its pi_theta is still pi_old).
+                if old_M_K is not None or m == 0:
+                    reference_B_L = old_B_L if old_M_K is not None else logprobs_B_L.detach()
+                    stats = mismatch_stats(reference_B_L, old_logprobs_B_L, mask_B_L, out.tis_B_L)
+                    sums["mismatch_sum"] += stats["mismatch_sum"]
+                    sums["mismatch_max"] = max(sums["mismatch_max"], stats["mismatch_max"])
+                    sums["mismatch_tokens"] += mask_B_L.sum().item()
+                    if out.tis_B_L is not None:
+                        sums["tis_sum"] += stats["tis_sum"]
+                        sums["tis_min"] = min(sums["tis_min"], stats["tis_min"])
+                        sums["tis_max"] = max(sums["tis_max"], stats["tis_max"])
+        grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+        if not math.isfinite(grad_norm):
+            raise NonFiniteLoss(f"gradient norm is {grad_norm}", list(groups))
         optimizer.step()
         scheduler.step()
-        sums["grad_norm"] += float(grad_norm)
-    tokens = max(1.0, sums["tokens"])
-    return {
+        sums["grad_norm"] += grad_norm
+    tokens, measured = max(1.0, sums["tokens"]), max(1.0, sums["mismatch_tokens"])
+    metrics = {
         "loss": sums["loss"] / len(minis),
         "kl": sums["kl"] / tokens,
         "clip_fraction": sums["clipped"] / tokens,
-        "logprob_diff": sums["mismatch"] / tokens,  # |log pi_theta - log pi_sampler| per token, before the first update
+        # |log pi_old - log pi_sampler| per token: the sampler/trainer mismatch (0 up to float noise for engine=hf).
+        "logprob_diff": sums["mismatch_sum"] / measured,
+        "logprob_diff_max": sums["mismatch_max"],
         "grad_norm": sums["grad_norm"] / len(minis),
         "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for mini in minis for s, _, _ in mini),
         # Tokens through the model with shared prompts: each run of samples with one prompt counts it once.
         "unique_tokens": sum(len(mini[run[0]][0].prompt_ids) + sum(len(mini[i][0].completion_ids) for i in run)
                              for mini in minis for run in prompt_runs([s for s, _, _ in mini])),
     }
+    if cfg.use_tis:
+        metrics |= {"tis_weight_mean": sums["tis_sum"] / measured if sums["mismatch_tokens"] else 1.0,
+                    "tis_weight_min": sums["tis_min"] if math.isfinite(sums["tis_min"]) else 1.0,
+                    "tis_weight_max": sums["tis_max"] if sums["mismatch_tokens"] else 1.0}
+    return metrics
+
+
+def recompute_old_logprobs(run: Run, minis: list[list[Triple]], micros_M: list[list[range]]) -> list[list[Any]]:
+    """log pi_old of every micro-batch, by the trainer's current weights (no gradient), before any update."""
+    import torch
+
+    module = run.accelerator.unwrap_model(run.model)
+    pad_id, device = run.tokenizer.pad_token_id, run.accelerator.device
+    out = []
+    with torch.no_grad(), run.accelerator.autocast():
+        for mini, micros in zip(minis, micros_M, strict=True):
+            out.append([token_logprobs(module, pack_micro_batch([mini[i][0] for i in idx], pad_id, device, run.cfg.shared_prompt),
+                                       run.cfg.temperature).float() for idx in micros])
+    return out
 
 
 def advance_schedule(scheduler: Any, position: int) -> None:
@@ -234,6 +269,8 @@ def grpo_step(run: Run, source: GroupSource, sampler: Any, engine: RolloutEngine
         engine.sync_weights(run.model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
     else:  # every sampled group was filtered or masked (on every rank): nothing to learn from this step
         metrics.update(NOTHING_TRAINED)
+        if cfg.use_tis:
+            metrics.update(tis_weight_mean=1.0, tis_weight_min=1.0, tis_weight_max=1.0)
     advance_schedule(run.scheduler, (step + 1) * cfg.mini_batches)
     t2 = time.perf_counter()
     metrics["kept_reward_mean"] = statistics.fmean(m.reward for g in kept for m in g.valid) if kept else 0.0  # type: ignore[misc]

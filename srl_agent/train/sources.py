@@ -80,8 +80,9 @@ def keep_group(rewards: list[float], dynamic_sampling: bool, filter_eps: float =
 
 def fill(source: GroupSource, sampler: Any, cfg: TrainConfig, step: int, batch: int, rank: int,
          note: Callable[[str], None] = lambda _: None) -> tuple[list[Group], dict[str, float]]:
-    """Dynamic sampling: draw items until `batch` groups are kept or `max_sampling_rounds` rounds ran. Returns every
-    sampled group (each marked kept or not) and the step's sampling metrics."""
+    """Dynamic sampling: draw items until `batch` groups are kept or `max_sampling_rounds` rounds ran, whichever comes
+    first (so a step may train on a partly filled batch: `fill_ratio` says how full). Returns every sampled group
+    (each marked kept or not) and the step's sampling metrics."""
     groups: list[Group] = []
     kept = rounds = 0
     timings: Counter[str] = Counter()
@@ -96,9 +97,10 @@ def fill(source: GroupSource, sampler: Any, cfg: TrainConfig, step: int, batch: 
         timings.update(took)
         rounds += 1
     u = source.unit
+    # fill_ratio < 1: the rounds ran out before the batch was full; the step trains on the groups it has.
     return groups, {**source.metrics(groups), f"{u}_sampled": len(groups), f"{u}_filtered": len(groups) - kept,
                     "filtered_fraction": (len(groups) - kept) / max(1, len(groups)), f"{u}_kept": kept,
-                    "sampling_rounds": rounds, **timings}
+                    "fill_ratio": min(kept, batch) / batch, "sampling_rounds": rounds, **timings}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -127,18 +129,24 @@ class SRLSource:
         groups = []
         for prompt, samples_G in zip(batch, samples_P_G, strict=True):
             rewards_G = srl_rewards([s.text for s in samples_G], [prompt.instance.expert_action] * len(samples_G),
-                                    mode=cfg.reward_mode, format_penalty=cfg.format_penalty)  # type: ignore[arg-type]
+                                    mode=cfg.reward_mode, format_penalty=cfg.format_penalty,  # type: ignore[arg-type]
+                                    min_thought_chars=cfg.min_thought_chars)
             members = tuple(Member((s,), r) for s, r in zip(samples_G, rewards_G, strict=True))
             groups.append(Group(prompt, prompt.prompt_ids, members))
         return groups, {"time_generate_s": t1 - t0, "time_score_s": time.perf_counter() - t1}
 
     def metrics(self, groups: list[Group]) -> dict[str, float]:
+        from srl_agent.reward import is_malformed
+
+        cfg = self.cfg
         rewards = [m.reward for g in groups for m in g.members_G]
         tokens = sum(len(m.sequences[0].completion_ids) for g in groups for m in g.members_G)
+        malformed = sum(is_malformed(m.sequences[0].text, g.item.instance.expert_action, mode=cfg.reward_mode,  # type: ignore[arg-type]
+                                     min_thought_chars=cfg.min_thought_chars) for g in groups for m in g.members_G)
         return {
             "reward_mean": statistics.fmean(rewards) if rewards else 0.0,  # every sampled completion: the policy's reward
             "reward_std": statistics.pstdev(rewards) if rewards else 0.0,  # type: ignore[arg-type]
-            "format_error_rate": sum(r == self.cfg.format_penalty for r in rewards) / max(1, len(rewards)),
+            "format_error_rate": malformed / max(1, len(rewards)),
             "completion_tokens": tokens,
             "completion_len_mean": tokens / max(1, len(rewards)),
         }
