@@ -136,3 +136,10 @@ def test_tis_recomputes_old_logprobs_and_caps_the_correction(tmp_path):
     off, _ = _update(tmp_path, "float32", "full", "tis=off", perturb=0.5)
     assert "tis_weight_mean" not in off
     assert resolve_config(overrides=["engine=vllm"]).use_tis and not resolve_config().use_tis  # auto: on with vLLM
+
+
+def test_perf_train_refuses_fewer_than_8_timed_steps_and_unknown_dtypes(capsys):
+    assert main(["perf", "train", "--steps", "5"]) == 2
+    assert main(["perf", "train", "--dtypes", "float16"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps must be >= 9" in err and "--dtypes takes float32 and/or bfloat16" in err
