@@ -37,7 +37,12 @@ def run_srl_agent(cfg: Any, trajectories: list[str], out: Path) -> dict[str, Any
     from srl_agent.train.loop import train
     from srl_agent.train.metrics import read_jsonl
 
-    train(cfg, trajectories, out)
+    from accelerate.state import AcceleratorState
+
+    try:
+        train(cfg, trajectories, out)
+    finally:  # the next run may use another mixed_precision: leave no process-global accelerate state behind
+        AcceleratorState._reset_state(reset_partial_state=True)
     rows = read_jsonl(out / "metrics.jsonl")
     return {"step_s": [r["time_step_s"] for r in rows][1:], "completion_len": [r["completion_len_mean"] for r in rows]}
 
