@@ -34,10 +34,10 @@ SETTINGS = ["history_window=1", "max_observation_chars=200", "max_prompt_tokens=
 
 
 def run_srl_agent(cfg: Any, trajectories: list[str], out: Path) -> dict[str, Any]:
+    from accelerate.state import AcceleratorState
+
     from srl_agent.train.loop import train
     from srl_agent.train.metrics import read_jsonl
-
-    from accelerate.state import AcceleratorState
 
     try:
         train(cfg, trajectories, out)
