@@ -163,30 +163,42 @@ def test_second_daemon_killed_mid_eval_retries_on_the_first_then_gc_cleans_it(se
     from srl_agent.sandbox.cleanup import LABEL
 
     other = second.client()
-    proc = _eval(tmp_path / "run", hosts=f"{LOCAL}=1,{second.url}=1")
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 300
-    while not any(c.attrs.get("ExecIDs") for c in other.containers.list(filters={"label": LABEL})):
-        assert proc.poll() is None and time.monotonic() < deadline, "no sandbox ever started on the second host"
-        time.sleep(0.05)
-    time.sleep(0.5)  # the sandbox's shell is up: the episode is past its start (a failed start is placed again)
-    second.kill()
-    assert proc.wait(timeout=600) == 0  # nothing hangs; every instance was retried on the first host and resolved
-    reader.join(10)
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    for attempt in range(3):
+        run = tmp_path / f"run{attempt}"
+        proc = _eval(run, hosts=f"{LOCAL}=1,{second.url}=1")
+        output: list[str] = []
+        reader = threading.Thread(target=lambda p=proc, o=output: o.append(p.stdout.read()), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 300
+        while not any(c.attrs.get("ExecIDs") for c in other.containers.list(filters={"label": LABEL})):
+            assert proc.poll() is None and time.monotonic() < deadline, "no sandbox ever started on the second host"
+            time.sleep(0.05)
+        # On an idle machine a gold episode is over in well under a second: slow the second host's sandbox to 2% of a
+        # CPU so that the kill lands while its episode is in flight (after its shell is up: a failed start is placed
+        # again, not retried).
+        for c in other.containers.list(filters={"label": LABEL}):  # (a container already gone: the loop retries)
+            subprocess.run(["docker", "-H", second.url, "update", "--cpus", "0.02", c.id], capture_output=True, check=False)
+        time.sleep(1.0)
+        second.kill()
+        assert proc.wait(timeout=600) == 0  # nothing hangs; every instance was retried on the first host and resolved
+        reader.join(10)
+        if json.loads((run / "report.json").read_text())["run"]["retried_ids"]:
+            break
+        second.start()  # the episode still finished before the kill: once more, from a clean host
+        for c in other.containers.list(all=True, filters={"label": LABEL}):
+            c.remove(force=True)
+    report = json.loads((run / "report.json").read_text())
     hosts = {h["url"]: h for h in report["run"]["hosts"]}
     assert hosts[second.url]["state"] == "down" and hosts[LOCAL]["state"] == "live"
     assert report["resolved_ids"] == sorted(TWO) and report["error_ids"] == []
     retried = report["run"]["retried_ids"]
     assert retried, "the episode in flight on the killed host was not retried"
     for iid in retried:
-        e = _episodes(tmp_path / "run")[iid]
+        e = _episodes(run)[iid]
         assert second.url in e["metadata"]["failed_attempts"][0]["hosts"]
         assert f"Docker host {second.url} stopped answering" in e["metadata"]["failed_attempts"][0]["error"]
         assert e["metadata"]["hosts"] == [LOCAL] * len(e["metadata"]["hosts"])
-        logs = tmp_path / "run" / "logs" / "run_evaluation" / "run" / "gold" / iid  # swebench's layout (run id: the folder)
+        logs = run / "logs" / "run_evaluation" / run.name / "gold" / iid  # swebench's layout (run id: the folder)
         assert "stopped answering" in (logs / "error.attempt-1.txt").read_text() and not (logs / "error.txt").exists()
     assert f"{second.url}  capacity 1" in output[0] and "down" in output[0] and "retried on another host" in output[0]
 
