@@ -21,7 +21,7 @@ def test_config_views_carry_the_keys():
     assert (cfg.prompt.history_window, cfg.prompt.max_observation_chars) == (1, 300)
     assert (cfg.agent.max_turns, cfg.agent.max_prompt_tokens, cfg.agent.prompt) == (7, 999, cfg.prompt)
     assert (cfg.model_spec.finetune, cfg.model_spec.lora_r, cfg.model_spec.name) == ("lora", 4, "tiny")
-    assert cfg.engine_options == {"generation_batch_size": cfg.generation_batch_size}
+    assert cfg.engine_options == {"generation_batch_size": cfg.generation_batch_size, "share_prefill": cfg.shared_prompt}
     assert (cfg.sampling.temperature, cfg.sampling.max_completion_tokens) == (cfg.temperature, cfg.max_completion_tokens)
 
 
