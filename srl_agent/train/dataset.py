@@ -82,11 +82,15 @@ def tokenize_instances(instances: list[SRLInstance], tokenizer: Any, cfg: Any, r
         prompts.append(TrainPrompt(inst, tuple(ids)))
     report.kept = len(prompts)
     if not prompts:
-        raise UserError(
-            f"no training instances left ({report.summary()}). Relax the filter that removed them "
-            f"(e.g. max_prompt_tokens=8192, max_observation_chars=1000, only_resolved=false) or check --trajectories"
-        )
+        raise no_instances_error(report)
     return prompts
+
+
+def no_instances_error(report: Any) -> UserError:
+    return UserError(
+        f"no training instances left ({report.summary()}). Relax the filter that removed them "
+        f"(e.g. max_prompt_tokens=8192, max_observation_chars=1000, only_resolved=false) or check --trajectories"
+    )
 
 
 class PromptSampler:

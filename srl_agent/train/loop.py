@@ -79,12 +79,14 @@ def check_sizes(run: Run, available: int, unit: str, per_step: str, heavy: bool)
 
 def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool = False) -> Path:
     """SRL: GRPO on step-wise expert actions; returns OUTPUT/final."""
-    from srl_agent.train.dataset import PromptSampler, load_instances, tokenize_instances
+    from srl_agent.train.dataset import PromptSampler, load_instances, no_instances_error, tokenize_instances
     from srl_agent.train.sources import SRLSource
 
     cfg = with_init_from(cfg)
+    instances, report = load_instances(trajectories, cfg)  # bad data stops here, before the run directory is written
+    if not instances:
+        raise no_instances_error(report)
     run = start_run(cfg, output, resume, total_updates=cfg.steps * cfg.mini_batches)
-    instances, report = load_instances(trajectories, cfg)
     prompts = tokenize_instances(instances, run.tokenizer, cfg, report)
     run.say(f"data: {report.summary()}")
     if run.accelerator.is_main_process:
