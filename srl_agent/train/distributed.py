@@ -134,5 +134,7 @@ def shutdown(accelerator: Any, engine: Any = None) -> None:
     close = getattr(engine, "close", None)
     if close is not None:
         close()
-    if dist.is_available() and dist.is_initialized():
+    # Only a launched multi-process run owns the process group; a single-process run must not destroy one that
+    # something else in this process made (an in-process vLLM engine that is still in use, in tests or notebooks).
+    if accelerator.num_processes > 1 and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
