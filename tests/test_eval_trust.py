@@ -268,7 +268,7 @@ def test_predictions_in_every_layout_grade_like_the_policy(gold_fast, tmp_path, 
 
 
 @pytest.mark.docker
-def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys):
+def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys, monkeypatch):
     """A gold run records the harness check; a later run on the same tasks and images reads it from the cache; a bench
     whose gold patch does not resolve fails the check (exit 4) even though the graded predictions resolve."""
     gold = json.loads((gold_fast / "preds.jsonl").read_text())
@@ -292,7 +292,9 @@ def test_self_check_cached_and_failed(gold_fast, tmp_path, capsys):
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert code == 4 and report["resolved_ids"] == [FAST] and report["harness_check"]["failed_ids"] == [FAST]
     assert report["harness_check"]["source"].startswith("ran ") and "harness self-check: gold resolved 0/1" in out
-    # a subset of a checked bench is checked too: a gold run of two instances, then a run on one of them
+    # an instance with no cached gold verdict is reported as not checked (an empty cache: earlier tests in the session
+    # may have cached OTHER's verdict in the shared one)
+    monkeypatch.setenv("SRL_AGENT_CACHE_DIR", str(tmp_path / "fresh-cache"))
     code, out, _ = cli(capsys, "eval", "--policy", "empty", "--instances", OTHER, "--output", str(tmp_path / "o"),
                        "--no-progress")
     assert code == 0 and "not checked (0/1 instances have a cached gold verdict" in out
