@@ -150,7 +150,9 @@ def test_sigint_to_eval_exits_130_with_one_line_saying_how_to_resume(images, tmp
     from srl_agent import swe_mini
 
     out = tmp_path / "run"
-    argv = cli("eval", "--policy", "gold", "--instances", *swe_mini.split_ids("test")[:2], "--output", str(out),
+    # every held-out task, one worker: on an idle machine a gold episode takes well under a second, and with only two
+    # the run could finish between the first sandbox showing and the signal landing
+    argv = cli("eval", "--policy", "gold", "--instances", *swe_mini.split_ids("test"), "--output", str(out),
                "--workers", "1", "--no-progress")
     proc = subprocess.Popen(argv, cwd=REPO, env=cli_env(), start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
