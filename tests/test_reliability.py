@@ -154,8 +154,11 @@ def test_sigint_to_eval_exits_130_with_one_line_saying_how_to_resume(images, tmp
     # the run could finish between the first sandbox showing and the signal landing
     argv = cli("eval", "--policy", "gold", "--instances", *swe_mini.split_ids("test"), "--output", str(out),
                "--workers", "1", "--no-progress")
+    # A terminal's foreground job has SIGINT's default action; a suite started in the background (`nohup … &`) passes
+    # SIG_IGN down, and Python then never raises KeyboardInterrupt: restore the default in the child.
     proc = subprocess.Popen(argv, cwd=REPO, env=cli_env(), start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for(lambda: owned_containers(proc.pid), 120, "the eval's first sandbox")
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal signals the foreground process group
