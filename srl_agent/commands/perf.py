@@ -154,6 +154,7 @@ def _register_train(group: Any) -> None:
     t.add_argument("--batch-size", type=int, default=4, help="prompts per step (default: 4)")
     t.add_argument("--group-size", type=int, default=4, help="completions per prompt (default: 4)")
     t.add_argument("--tokens", type=int, default=64, help="generated tokens per completion, on both sides (default: 64)")
+    t.add_argument("--naive", action="store_true", help="also run srl-agent with shared_prompt=false (a third side)")
     t.add_argument("--json", help="write the result here")
     t.set_defaults(func=_bench_train)
 
@@ -174,10 +175,11 @@ def _bench_train(args: argparse.Namespace) -> int:
         import trl  # noqa: F401
     except ImportError as e:
         raise UserError("perf train compares against TRL: pip install trl (or the project's [test] extra)") from e
-    print(f"{args.reps} x {len(dtypes)} x 2 runs of {args.steps} SRL steps (srl-agent and TRL's GRPOTrainer, interleaved) …",
-          file=sys.stderr)
+    sides = 3 if args.naive else 2
+    print(f"{args.reps} x {len(dtypes)} x {sides} runs of {args.steps} SRL steps (srl-agent and TRL's GRPOTrainer, "
+          "interleaved) …", file=sys.stderr)
     write_json(run_train_bench(args.trajectories or [str(DEFAULT_TRAJECTORIES)], args.steps, args.reps, dtypes,
-                               args.batch_size, args.group_size, args.tokens), args.json)
+                               args.batch_size, args.group_size, args.tokens, naive=args.naive), args.json)
     return 0
 
 

@@ -12,15 +12,20 @@ What is held equal (a speed comparison means nothing otherwise):
     batch, one optimizer step; the SRL reward, `grpo` loss aggregation, group-std advantages, clip 0.2, no KL, AdamW
     at a constant lr, grad-norm clip 1.0. Our dynamic sampling is off (TRL has none).
 
-How it is timed: each trainer runs `steps` steps (the first is warm-up, not timed: at least 8 timed steps); the four
-runs (2 sides x 2 dtypes) are interleaved and repeated `reps` times (the side that goes first alternates), so a
-machine-wide slowdown hits both sides. Step time = wall clock of a whole step (generate, score, train). Per run the
+srl-agent runs with its defaults, so with shared-prompt training (each group's prompt forwarded once, and prefilled
+once by the HF engine: `shared_prompt=true`). With `naive=True` a third side runs srl-agent with `shared_prompt=false`
+(every completion with its own copy of the prompt, as TRL does), to show what the shared prompt contributes.
+
+How it is timed: each trainer runs `steps` steps (the first is warm-up, not timed: at least 8 timed steps); the runs
+(2 or 3 sides x each dtype) are interleaved and repeated `reps` times (the order of the sides rotates), so a
+machine-wide slowdown hits every side. Step time = wall clock of a whole step (generate, score, train). Per run the
 median step time; per dtype the median over repetitions, the min-max spread, and the speedup of every repetition
 (TRL / ours, paired within the repetition).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -97,7 +102,8 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def run_train_bench(trajectories: list[str], steps: int = 9, reps: int = 3, dtypes: tuple[str, ...] = ("float32", "bfloat16"),
-                    batch_size: int = 4, group_size: int = 4, max_completion_tokens: int = 64, seed: int = 0) -> dict[str, Any]:
+                    batch_size: int = 4, group_size: int = 4, max_completion_tokens: int = 64, seed: int = 0,
+                    naive: bool = False) -> dict[str, Any]:
     import torch
     import transformers
     import trl
@@ -110,20 +116,25 @@ def run_train_bench(trajectories: list[str], steps: int = 9, reps: int = 3, dtyp
     sizes = [f"batch_size={batch_size}", f"group_size={group_size}", f"max_completion_tokens={max_completion_tokens}",
              f"micro_batch_size={batch_size * group_size}"]
     configs = {d: resolve_config(overrides=[*SETTINGS, *sizes, f"dtype={d}"], model="tiny", steps=steps, seed=seed) for d in dtypes}
+    naive_configs = {d: dataclasses.replace(c, shared_prompt=False) for d, c in configs.items()}
     cfg = configs[dtypes[0]]
     instances, report = load_instances(trajectories, cfg)
     kept = tokenize_instances(instances, tiny_tokenizer(), cfg, report)
     # The prompts our trainer will draw, in its order (one process, no dynamic sampling): TRL gets them as a dataset.
     order = PromptSampler(len(kept), seed).take(steps * batch_size)
     rows = [{"prompt": list(kept[i].instance.prompt), "expert_action": kept[i].instance.expert_action} for i in order]
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {d: {"srl_agent": [], "trl": []} for d in dtypes}
+    all_sides = ("srl_agent", "trl", "srl_agent_naive") if naive else ("srl_agent", "trl")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {d: {s: [] for s in all_sides} for d in dtypes}
     with tempfile.TemporaryDirectory(prefix="perf-train-") as tmp:
         for rep in range(reps):
             for dtype in dtypes:
-                sides = ("srl_agent", "trl") if (rep + dtypes.index(dtype)) % 2 == 0 else ("trl", "srl_agent")
-                for side in sides:
+                k = (rep + dtypes.index(dtype)) % len(all_sides)  # rotate who goes first
+                for side in all_sides[k:] + all_sides[:k]:
                     out = Path(tmp) / f"{side}_{dtype}_{rep}"
-                    result = run_srl_agent(configs[dtype], trajectories, out) if side == "srl_agent" else run_trl(configs[dtype], rows, out)
+                    if side == "trl":
+                        result = run_trl(configs[dtype], rows, out)
+                    else:
+                        result = run_srl_agent((configs if side == "srl_agent" else naive_configs)[dtype], trajectories, out)
                     runs[dtype][side].append(result)
     table = {}
     for dtype in dtypes:
@@ -135,12 +146,20 @@ def run_train_bench(trajectories: list[str], steps: int = 9, reps: int = 3, dtyp
             "speedup_vs_trl": _spread([t / o for t, o in zip(theirs, ours, strict=True)]),  # paired per repetition
             "srl_agent_step_s_per_rep": [[round(x, 4) for x in r["step_s"]] for r in runs[dtype]["srl_agent"]],
             "trl_step_s_per_rep": [[round(x, 4) for x in r["step_s"]] for r in runs[dtype]["trl"]],
-            "completion_len_seen": lengths,  # both sides: exactly max_completion_tokens
+            "completion_len_seen": lengths,  # every side: exactly max_completion_tokens
         }
+        if naive:
+            plain = [statistics.median(r["step_s"]) for r in runs[dtype]["srl_agent_naive"]]
+            table[dtype] |= {
+                "srl_agent_naive_step_s": _spread(plain),
+                "naive_speedup_vs_trl": _spread([t / o for t, o in zip(theirs, plain, strict=True)]),
+                "shared_vs_naive": _spread([n / o for n, o in zip(plain, ours, strict=True)]),
+                "srl_agent_naive_step_s_per_rep": [[round(x, 4) for x in r["step_s"]] for r in runs[dtype]["srl_agent_naive"]],
+            }
     return {
         "setup": {"model": "tiny (random init, 0.2M params, CPU, 1 thread)", "instances": len(kept),
                   "prompts_per_step": batch_size, "group_size": group_size, "completion_tokens": max_completion_tokens,
-                  "steps_per_run": steps, "timed_steps_per_run": steps - 1, "repetitions": reps, "dtypes": list(dtypes),
+                  "srl_agent_shared_prompt": cfg.shared_prompt, "naive_side": naive, "steps_per_run": steps, "timed_steps_per_run": steps - 1, "repetitions": reps, "dtypes": list(dtypes),
                   "bf16": "mixed precision on both sides: fp32 master weights, bf16 autocast",
                   "trl_version": trl.__version__, "transformers_version": transformers.__version__,
                   "torch_version": torch.__version__},
