@@ -26,6 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`srl-agent data stats … | head`): stop quietly, as `cat` does. Python would otherwise
+        # print a traceback, and again at exit when it flushes stdout; point stdout at /dev/null for that flush.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports for a command its pipe reader stopped
+
+
+def _main(argv: list[str] | None) -> int:
     from srl_agent.errors import UserError
 
     parser = build_parser()

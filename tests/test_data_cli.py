@@ -171,3 +171,14 @@ def test_help_is_fast():
     imported = proc.stderr
     for heavy in ("torch", "transformers", "datasets", "docker", "swebench", "pyarrow"):
         assert f" {heavy}\n" not in imported and f"| {heavy}" not in imported, f"{heavy} imported by --help"
+
+
+@pytest.mark.parametrize("args", [["data", "formats"], ["plan", "--paper-table"]])
+def test_a_closed_pipe_stops_quietly(args):
+    """`srl-agent … | head`: the reader is gone before the command writes; no traceback, the shell's SIGPIPE status."""
+    proc = subprocess.Popen([sys.executable, "-m", "srl_agent.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdout.close()  # before the interpreter has even started: every write to stdout fails with EPIPE
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
