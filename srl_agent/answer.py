@@ -5,8 +5,13 @@ A turn is exactly one `<think>…</think>` block followed by exactly one action 
 (reward.py), the agent loop and its scripted policies (agent/), the SFT warm start and the SFT baseline (train/),
 and the live replay (replay/live.py).
 
+One whitespace convention for what is written: `<think>\\n{thought}\\n</think>\\n{action}`, the tags on their own
+lines, as reasoning chat models (Qwen3, DeepSeek-R1) emit them. Parsing accepts any whitespace around the thought
+and the action (`<think>x</think><function=…>` parses too): the policy is judged on what it says, not on newlines.
+
     ids = encode_prompt(tokenizer, messages)               # the ids the policy samples from and the loss conditions on
-    text = render_completion("look first", Bash("ls"))     # "<think>look first</think>\\n<function=bash>…"
+    text = render_completion("look first", Bash("ls"))     # "<think>\\nlook first\\n</think>\\n<function=bash>…"
+    target = encode_completion(tokenizer, thought, action) # render_completion's ids + EOS: what SFT trains
     parsed = parse_completion(text)                        # ParsedCompletion(thought, action, action_text)
     observation = format_error_message(str(FormatError))   # what the agent is told after a malformed turn
 """
@@ -39,11 +44,18 @@ def encode_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
 
 
 def render_completion(thought: str, action: Action | str) -> str:
-    """A turn in the trained format: `<think>{thought}</think>\\n{canonical action}`. `action` is an Action or its
-    canonical text. Tags inside the thought (e.g. a replayed expert's) would break the format, so they are dropped."""
+    """A turn in the trained format: `<think>\\n{thought}\\n</think>\\n{canonical action}`. `action` is an Action or
+    its canonical text. Tags inside the thought (e.g. a replayed expert's) would break the format, so they are dropped."""
     thought = thought.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
     text = action if isinstance(action, str) else render_action(action)
-    return f"{THINK_OPEN}{thought}{THINK_CLOSE}\n{text}"
+    return f"{THINK_OPEN}\n{thought}\n{THINK_CLOSE}\n{text}"
+
+
+def encode_completion(tokenizer: Any, thought: str, action: Action | str) -> tuple[int, ...]:
+    """The token ids a supervised step trains on: `render_completion` + EOS (so stopping is learnt). The SFT warm
+    start and the SFT baseline both build their targets here, so they train the same bytes the agent loop parses."""
+    text = render_completion(thought, action)
+    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
 
 
 def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS, min_thought_chars: int = 0) -> ParsedCompletion:
@@ -77,7 +89,9 @@ def parse_completion(completion: str, allowed_tools: frozenset[str] = CORE_TOOLS
 FORMAT_ERROR = """\
 Your output was not in the required format ({error}).
 Write your reasoning inside <think>...</think>, then exactly ONE function call and nothing after it, for example:
-<think>I should look at the repository first.</think>
+<think>
+I should look at the repository first.
+</think>
 <function=bash>
 <parameter=command>ls /testbed</parameter>
 </function>"""

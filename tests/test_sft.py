@@ -51,6 +51,35 @@ def test_only_assistant_turns_are_trained_in_the_eval_prompt_format():
         assert sum(mask) == len(seq.completion_ids) and not any(mask[: len(seq.prompt_ids)])
 
 
+def test_warm_start_sft_baseline_and_render_completion_write_the_same_bytes():
+    """One answer format: the SRL warm start's target, the SFT baseline's turn and the scripted policies' completion
+    (render_completion) are the same text and the same ids, and the reward parses it back."""
+    import dataclasses
+
+    from srl_agent.answer import THINK_CLOSE, THINK_OPEN, parse_completion, render_completion
+    from srl_agent.models.tiny import tiny_tokenizer
+    from srl_agent.reward import srl_reward
+    from srl_agent.train.dataset import TrainPrompt
+    from srl_agent.train.sft import sft_target_ids
+
+    tok = tiny_tokenizer()
+    cfg = resolve_config(method="sft", overrides=["history_window=1"])
+    traj = next(iter(read_trajectories([TRAJ])))
+    # The warm start writes cfg.sft_think as every thought: give the baseline's trajectory the same thoughts.
+    traj = dataclasses.replace(traj, steps=tuple(dataclasses.replace(s, thought=cfg.sft_think) for s in traj.steps))
+    baseline = turn_sequences(traj, tok, cfg)
+    instances = list(trajectory_instances(traj, cfg.prompt))
+    assert len(instances) == len(baseline) == len(traj.steps)
+    for seq, inst, step in zip(baseline, instances, traj.steps, strict=True):
+        warm = sft_target_ids(tok, TrainPrompt(inst, seq.prompt_ids), cfg.sft_think)
+        text = render_completion(cfg.sft_think, step.action)
+        assert text == f"{THINK_OPEN}\n{cfg.sft_think}\n{THINK_CLOSE}\n{inst.expert_action}"  # the one convention
+        assert warm == seq.completion_ids  # byte for byte: same ids, EOS included
+        assert seq.text == scripted(cfg.sft_think, step.action).text == text
+        assert tok.decode(warm[:-1]) == text and warm[-1] == tok.eos_token_id
+        assert parse_completion(text).action_text == inst.expert_action and srl_reward(text, inst.expert_action) == 1.0
+
+
 def test_sft_lowers_the_loss_and_saves_a_checkpoint_like_srl(tmp_path):
     tiny = saved_tiny(tmp_path / "tiny")
     out = tmp_path / "sft"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from srl_agent.actions import ActionParseError, action_from_call, action_params, parse_action, tool_name
 from srl_agent.agent.policies import Completion, PolicyRequest, scripted
-from srl_agent.answer import THINK_CLOSE, THINK_OPEN
+from srl_agent.answer import render_completion
 from srl_agent.errors import UserError
 
 PREFIX = "openai:"
@@ -218,22 +218,23 @@ def _json_value(key: str, value: str) -> Any:
 
 
 def completion_from_tool_call(content: str, tool_calls: Sequence[Any]) -> str:
-    """A tool-calling reply in the trained text format: `<think>content</think>` + the first call, canonical.
+    """A tool-calling reply in the trained text format (answer.render_completion): the content as the thought + the
+    first call, canonical.
 
     A reply without a call is returned as its text (the loop reports the format error to the model); a call with
     arguments that are not JSON, or invalid for its tool, is rendered so that the loop's parser names the problem."""
     if not tool_calls:
         return content
     call = tool_calls[0].function
-    thought = content.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
+    thought = content  # render_completion drops any think tags the model wrote inside it
     try:
         arguments = json.loads(call.arguments or "{}")
         if not isinstance(arguments, dict):
             raise ValueError("not an object")
     except ValueError as e:
-        return f"{THINK_OPEN}{thought}{THINK_CLOSE}\n(tool call {call.name} with arguments that are not a JSON " \
-               f"object: {e}: {_short(call.arguments or '', 200)!r})"
+        return render_completion(thought, f"(tool call {call.name} with arguments that are not a JSON object: {e}: "
+                                          f"{_short(call.arguments or '', 200)!r})")
     try:
         return scripted(thought, action_from_call(call.name, arguments)).text
     except ActionParseError as e:
-        return f"{THINK_OPEN}{thought}{THINK_CLOSE}\n(invalid tool call {call.name}: {e})"
+        return render_completion(thought, f"(invalid tool call {call.name}: {e})")

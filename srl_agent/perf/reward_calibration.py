@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.actions import Action, Bash, Edit, action_type, render_action
+from srl_agent.answer import render_completion
 from srl_agent.data.split import task_of
 from srl_agent.readers import read_trajectories
 from srl_agent.reward import REWARD_MODES, srl_reward
@@ -108,7 +109,7 @@ def wrong_file(action: Action, paths: list[str], rng: random.Random) -> Action |
 
 
 def _score(pred: Action, expert_text: str, mode: str) -> float:
-    return srl_reward(f"<think>next step</think>\n{render_action(pred)}", expert_text, mode=mode)  # type: ignore[arg-type]
+    return srl_reward(render_completion("next step", pred), expert_text, mode=mode)  # type: ignore[arg-type]
 
 
 def _mean(values: list[float]) -> float | None:

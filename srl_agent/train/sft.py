@@ -1,11 +1,10 @@
 """Supervised steps: the SRL warm start on the expert actions (not in the paper; for models that cannot yet write the
 answer format), and `sft_loss`, the token-mean cross-entropy that the SFT baseline (sft_method.py) trains with too.
 
-Target of an instance: `<think>\\n{sft_think}\\n</think>\\n{expert_action}<EOS>` (the answer format's tags; the thought
-keeps its own lines). Not `answer.render_completion`'s `<think>{thought}</think>`: with that target the it-learns
-recipe (tests/test_train_learn.py) measured -0.967 -> -0.979 mean reward after 24 SRL steps (its recorded run with this form: -0.95 -> -0.36),
-so the warm start keeps the form it was tuned with. Cross-entropy on the target tokens only, token-mean over the
-batch. The prompt ids are the same ones SRL samples from.
+Target of an instance: `answer.encode_completion(sft_think, expert_action)`, i.e.
+`<think>\\n{sft_think}\\n</think>\\n{expert_action}<EOS>`: the one answer format the SFT baseline and the scripted
+policies write too. Cross-entropy on the target tokens only, token-mean over the batch. The prompt ids are the same
+ones SRL samples from.
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import random
 import time
 from typing import Any
 
-from srl_agent.answer import THINK_CLOSE, THINK_OPEN
+from srl_agent.answer import encode_completion
 from srl_agent.rollout import Sample
 from srl_agent.train.dataset import TrainPrompt
 
 
 def sft_target_ids(tokenizer: Any, prompt: TrainPrompt, think: str) -> tuple[int, ...]:
-    text = f"{THINK_OPEN}\n{think}\n{THINK_CLOSE}\n{prompt.instance.expert_action}"
-    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
+    return encode_completion(tokenizer, think, prompt.instance.expert_action)
 
 
 def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], accelerator: Any, log: Any = None) -> list[dict[str, float]]:

@@ -14,8 +14,9 @@ turns appear thought-less. Per-turn sequences cost more prompt tokens (each prom
 exchange the policy is trained on exactly the (prompt ids -> turn ids) pairs it meets at eval, and each assistant
 turn's tokens get the gradient exactly once, as in whole-trajectory SFT.
 
-Turn text = `<think>{expert thought}</think>\\n{canonical action}` (the format ExpertPolicy replays and the agent loop
-parses). Loss = cross-entropy on turn tokens (+ EOS, so stopping is learnt), token mean over the batch's trajectories.
+Turn ids = `answer.encode_completion(expert thought, canonical action)`: `<think>\\n{thought}\\n</think>\\n{action}`
++ EOS, the format ExpertPolicy replays, the SFT warm start trains and the agent loop parses. Loss = cross-entropy on
+turn tokens (+ EOS, so stopping is learnt), token mean over the batch's trajectories.
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ from srl_agent.trajectory import Trajectory
 
 def turn_sequences(traj: Trajectory, tokenizer: Any, cfg: TrainConfig) -> list[Sample]:
     """The trajectory's assistant turns as (prompt ids, turn ids) pairs in the eval format; prompt ids are masked."""
-    from srl_agent.answer import encode_prompt, render_completion
+    from srl_agent.answer import encode_completion, encode_prompt, render_completion
     from srl_agent.data.prompts import build_messages
 
     out = []
     for k, step in enumerate(traj.steps):
         prompt_ids = encode_prompt(tokenizer, build_messages(traj.problem_statement, traj.steps[:k], cfg.prompt))
-        text = render_completion(step.thought, step.action)
-        turn_ids = tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) + (tokenizer.eos_token_id,)
+        text, turn_ids = render_completion(step.thought, step.action), encode_completion(tokenizer, step.thought, step.action)
         out.append(Sample(tuple(prompt_ids), turn_ids, (0.0,) * len(turn_ids), text, True))
     return out
 
