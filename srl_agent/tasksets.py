@@ -1,6 +1,7 @@
-"""The task-set registry: a `--bench` name or path -> its tasks and a sandbox factory, for `env shell`, `eval`,
-`replay --live` and `train --method rlvr`. It sits above env/ and swe_mini/ (it uses both) and below what runs
-tasks (evaluate/, train/, commands/), so nothing it uses reaches back to it.
+"""The task-set registry: a `--bench` name or path -> its tasks, a sandbox factory and how its images get onto a
+host pool, for `env shell`, `eval`, `record`, `replay --live` and `train --method rlvr`. It sits above env/,
+swe_mini/ and evaluate/ (it uses them; evaluate/ receives the resolved tasks and `Sandboxes` from its caller) and
+below what runs a command (commands/, train/, replay/), so nothing it uses reaches back to it (tests/test_layering.py).
 
     swe-mini                                    embedded (envs/swe-mini); split train | test | all
     swe-bench | swe-bench-lite | swe-bench-verified   the Hugging Face datasets (via swebench's loader; needs internet)
@@ -17,9 +18,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srl_agent.env.task import Task, load_tasks
 from srl_agent.errors import UserError
+
+if TYPE_CHECKING:
+    from srl_agent.evaluate.runner import EvalConfig, Sandboxes
 
 SWEBENCH_DATASETS = {
     "swe-bench": "SWE-bench/SWE-bench",
@@ -130,6 +135,30 @@ def _swebench(tasks: list[Task], image_template: str | None, runnable: bool = Tr
                         f"(first: {t.instance_id}: {t.repo} version {t.version!r}): add `image` (the image with the "
                         "repo at /testbed) and `test_cmd` to those rows")
     return out
+
+
+def select_tasks(config: EvalConfig) -> list[Task]:
+    """The tasks an evaluation runs: the bench's split, restricted to `config.instances` in their order."""
+    split = config.resolved_split
+    tasks = load_bench(config.bench, split, config.image_template)
+    if config.instances:
+        by_id = {t.instance_id: t for t in tasks}
+        unknown = [i for i in config.instances if i not in by_id]
+        if unknown:
+            raise UserError(f"--instances: {unknown[:5]} not in {config.bench} ({split}); it has "
+                            f"{', '.join(list(by_id)[:5])}{', …' if len(by_id) > 5 else ''}")
+        tasks = [by_id[i] for i in config.instances]
+    if not tasks:
+        raise UserError(f"{config.bench} ({split}) has no tasks")
+    return tasks
+
+
+def sandboxes(bench: str) -> Sandboxes:
+    """What the evaluation runner needs to start this bench's containers (sandbox_factory, ready_images)."""
+    from srl_agent.evaluate.runner import Sandboxes
+
+    return Sandboxes(factory=lambda pool: sandbox_factory(bench, pool=pool),
+                     ready_images=lambda tasks, pool, progress: ready_images(bench, list(tasks), pool, progress))
 
 
 def find_task(tasks: list[Task], instance_id: str, bench: str) -> Task:

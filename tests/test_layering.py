@@ -82,3 +82,13 @@ def test_the_checker_sees_a_cycle():
 def test_function_level_imports_count():
     tree = ast.parse("def f():\n    from srl_agent.train.config import TrainConfig\n    from srl_agent import swe_mini\n")
     assert _imported_units(tree) == {"train", "swe_mini"}
+
+
+def test_the_task_set_registry_sits_above_env_evaluate_and_swe_mini():
+    # The registry resolves a --bench into tasks and sandboxes with env/, swe_mini/ and evaluate/ (its Sandboxes type);
+    # they get the resolved tasks from their caller and must never look a bench up themselves. A lazy import counts.
+    graph = import_graph()
+    below = ("env", "evaluate", "swe_mini", "sandbox", "agent")
+    back = {unit: graph[unit]["tasksets"] for unit in below if "tasksets" in graph.get(unit, {})}
+    assert not back, f"these import the task-set registry, which sits above them: {back}"
+    assert {"env", "evaluate", "swe_mini"} <= set(graph["tasksets"])  # the order is real: it does use them

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from _docker_env import require_docker
 
-from srl_agent.evaluate.step_equivalence import check_states, normalise_output, summarise
 from srl_agent.readers import read_trajectories
+from srl_agent.replay.step_equivalence import check_states, normalise_output, summarise
 
 HELDOUT = "trajectories/swe_mini_heldout.jsonl"
 

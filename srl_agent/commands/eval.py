@@ -7,6 +7,8 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 
+from srl_agent.commands.policies import add_api_args, context_limit, eval_policy
+
 POLICIES = ("gold", "expert", "empty")
 
 
@@ -143,38 +145,6 @@ def check_flags(args: argparse.Namespace, defaults: dict[str, object]) -> str:
 _MODE_FLAG = {"model": "--model", "predictions": "--predictions", "regrade": "--regrade-logs"}
 
 
-def add_api_args(p: argparse.ArgumentParser, seed: bool = False) -> None:
-    """Options of `--model openai:NAME` (srl_agent.agent.api_policy); shared with `srl-agent record`."""
-    g = p.add_argument_group("served models (--model openai:NAME)")
-    g.add_argument("--base-url", help="the API's base URL, e.g. http://localhost:8000/v1 (default: $OPENAI_BASE_URL, "
-                   "else OpenAI's)")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key (never "
-                   "written anywhere; default: OPENAI_API_KEY)")
-    g.add_argument("--api-mode", choices=("text", "tools"), default="text", help="text: the SRL <think> + <function=…> "
-                   "format in the reply; tools: native tool calling (bash, str_replace_editor, submit) (default: text)")
-    g.add_argument("--tool-choice", choices=("auto", "required"), default="auto", help="tools mode: let the model "
-                   "answer without a call (auto) or force one (required)")
-    g.add_argument("--top-p", type=float, help="nucleus sampling (default: the server's)")
-    if seed:  # eval has its own --seed (the same meaning for every --model)
-        g.add_argument("--seed", type=int, help="sampling seed sent with each request (turn t uses seed + t)")
-    g.add_argument("--api-timeout", type=float, default=300.0, help="seconds per request before it is retried "
-                   "(default: 300)")
-    g.add_argument("--api-retries", type=int, default=4, help="retries of a request on 408/409/429/5xx, timeouts and "
-                   "connection errors, with exponential backoff (default: 4)")
-    g.add_argument("--price", type=float, nargs=2, metavar=("IN", "OUT"), help="USD per million prompt / completion "
-                   "tokens: each episode's cost is recorded")
-
-
-def api_policy(args: argparse.Namespace, name: str):
-    from srl_agent.agent.api_policy import ApiPolicy, ApiSettings
-
-    settings = ApiSettings(model=name, mode=args.api_mode, temperature=args.temperature, top_p=args.top_p,
-                           max_tokens=args.max_new_tokens, seed=args.seed, timeout_s=args.api_timeout,
-                           max_retries=args.api_retries, tool_choice=args.tool_choice)
-    return ApiPolicy(settings, base_url=args.base_url, api_key_env=args.api_key_env,
-                     price_per_mtok=tuple(args.price) if args.price else None)
-
-
 def _eval(args: argparse.Namespace) -> int:
     from srl_agent.errors import UserError, output_dir
 
@@ -195,7 +165,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise UserError("--retries must be >= 0")
     from srl_agent.agent.loop import AgentConfig
     from srl_agent.data.prompts import PromptConfig
-    from srl_agent.evaluate.runner import EvalConfig, select_tasks
+    from srl_agent.evaluate.runner import EvalConfig
+    from srl_agent.tasksets import sandboxes, select_tasks
 
     hosts = _hosts(args)  # a bad --docker-hosts fails before the model loads
     _fill_from_training_run(args)
@@ -203,10 +174,10 @@ def _eval(args: argparse.Namespace) -> int:
         prompt = PromptConfig(history_window=args.history, max_observation_chars=args.max_observation_chars)
     except ValueError as e:
         raise UserError(str(e)) from None
-    policy = _policy(args)
-    agent = AgentConfig(max_turns=args.max_turns, max_prompt_tokens=args.max_prompt_tokens or _context(policy, args),
+    policy = eval_policy(args)
+    agent = AgentConfig(max_turns=args.max_turns, max_prompt_tokens=args.max_prompt_tokens or context_limit(policy, args),
                         max_format_errors=args.max_format_errors, prompt=prompt)
-    config = EvalConfig(output=Path(args.output), bench=args.bench, split=args.split,
+    config = EvalConfig(output=Path(args.output), sandboxes=sandboxes(args.bench), bench=args.bench, split=args.split,
                         instances=tuple(args.instances or ()), setting=args.setting,
                         workers=args.workers or (0 if args.docker_hosts else 2), hosts=hosts, retries=args.retries,
                         agent=agent, grader=args.grader, log_harness=args.harness,
@@ -318,31 +289,6 @@ def _hosts(args: argparse.Namespace) -> tuple:
     from srl_agent.sandbox.hosts import parse_hosts
 
     return parse_hosts(args.docker_hosts)
-
-
-def _policy(args: argparse.Namespace):
-    from srl_agent.agent import policies
-
-    if args.predictions:
-        from srl_agent.evaluate.predictions import load_predictions
-
-        return load_predictions(args.predictions)
-    if args.policy == "gold":
-        return policies.GoldPolicy()
-    if args.policy == "empty":
-        return policies.EmptyPolicy()
-    if args.policy == "expert":
-        return policies.ExpertPolicy.from_file(args.trajectories)
-    if args.model.startswith("openai:"):
-        return api_policy(args, args.model.removeprefix("openai:"))
-    return policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
-                                     temperature=args.temperature, engine=args.engine, seed=args.seed)
-
-
-def _context(policy, args: argparse.Namespace) -> int:
-    """The model's context window minus the completion budget (at most 32768); 32768 for scripted policies."""
-    limit = getattr(getattr(getattr(policy, "model", None), "config", None), "max_position_embeddings", None)
-    return min(32768, limit - args.max_new_tokens) if limit else 32768
 
 
 def _regrade(args: argparse.Namespace) -> int:

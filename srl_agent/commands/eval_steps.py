@@ -1,4 +1,4 @@
-"""`srl-agent eval-steps`: executed step equivalence at held-out expert states (code: evaluate/step_equivalence.py)."""
+"""`srl-agent eval-steps`: executed step equivalence at held-out expert states (code: replay/step_equivalence.py)."""
 
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.commands.eval import _fill_from_training_run
     from srl_agent.data.prompts import PromptConfig
     from srl_agent.errors import UserError, output_dir
-    from srl_agent.evaluate.step_equivalence import run_step_equivalence
     from srl_agent.readers import read_trajectories
+    from srl_agent.replay.step_equivalence import run_step_equivalence
     from srl_agent.sandbox.cleanup import install_signal_handlers
     from srl_agent.tasksets import load_bench, sandbox_factory
 
@@ -81,7 +81,7 @@ def _eval_steps(args: argparse.Namespace) -> int:
     else:
         policy = policies.ModelPolicy.load(args.model, dtype=args.dtype, max_new_tokens=args.max_new_tokens,
                                            temperature=args.temperature, engine=args.engine, seed=args.seed)
-    from srl_agent.evaluate.step_equivalence import choose_states
+    from srl_agent.replay.step_equivalence import choose_states
 
     total = len(choose_states(trajectories, args.per_task, args.seed))
     bar = tqdm(total=total, desc="step equivalence", unit="state")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from srl_agent.commands.eval import add_api_args
+    from srl_agent.commands.policies import add_api_args
 
     p = sub.add_parser(
         "record",
@@ -63,12 +63,13 @@ def _record(args: argparse.Namespace) -> int:
     import dataclasses
 
     from srl_agent.agent.loop import AgentConfig
-    from srl_agent.commands.eval import api_policy
+    from srl_agent.commands.policies import api_policy
     from srl_agent.data.prompts import PromptConfig
     from srl_agent.data.write import episode_record, write_records
     from srl_agent.errors import UserError
-    from srl_agent.evaluate.runner import EvalConfig, load_finished, run_eval, select_tasks
+    from srl_agent.evaluate.runner import EvalConfig, load_finished, run_eval
     from srl_agent.sandbox.cleanup import install_signal_handlers
+    from srl_agent.tasksets import sandboxes, select_tasks
 
     install_signal_handlers()  # sandboxes open in worker threads, which cannot install the SIGTERM handler
     if args.attempts < 1 or (args.workers or 1) < 1 or args.max_turns < 1 or args.max_format_errors < 1:
@@ -87,7 +88,8 @@ def _record(args: argparse.Namespace) -> int:
         raise UserError(str(e)) from None
     policy = _policy(args, api_policy)
     out = Path(args.output)
-    config = EvalConfig(output=out, bench=args.bench, split=args.split or ("train" if args.bench == "swe-mini" else None),
+    config = EvalConfig(output=out, sandboxes=sandboxes(args.bench), bench=args.bench,
+                        split=args.split or ("train" if args.bench == "swe-mini" else None),
                         instances=tuple(args.instances or ()), workers=args.workers or (0 if hosts else 2),
                         hosts=hosts, retries=args.retries,
                         agent=AgentConfig(max_turns=args.max_turns, max_format_errors=args.max_format_errors,

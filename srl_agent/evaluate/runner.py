@@ -8,6 +8,9 @@
     OUTPUT/report.json       the same fields + resolution rate, error reasons, timing, versions, image digests, limits
 
 The policy is a Policy (an agent runs) or a `Predictions` file (its patches are graded as they are, no agent).
+The caller resolves the task set (srl_agent.tasksets, a layer above this package): it passes the tasks and, in
+`EvalConfig.sandboxes`, how to start a sandbox for a task and how to put the images on a host pool. One instance's
+episode and grading are in evaluate/instance.py.
 
 Resumable: episodes.jsonl is the record of what finished; a rerun skips those instances and retries the ones that
 ended in an infrastructure error. A crash loses only the episodes in flight (a torn last line is dropped).
@@ -21,19 +24,19 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srl_agent.agent.loop import AgentConfig, AgentResult, Batcher, run_agent
+from srl_agent.agent.loop import AgentConfig, Batcher
 from srl_agent.agent.policies import Policy
-from srl_agent.env.grading import Fault
 from srl_agent.env.task import Task
 from srl_agent.episodes import Episode, read_episodes, write_episode
 from srl_agent.errors import UserError
-from srl_agent.evaluate.official import history_guard, instance_dir, official_report
+from srl_agent.evaluate.instance import evaluate_on_pool
+from srl_agent.evaluate.official import history_guard, official_report
 from srl_agent.evaluate.predictions import Prediction, Predictions, write_predictions
 from srl_agent.evaluate.report import build_report, has_prediction, summary
 from srl_agent.sandbox.hosts import DockerHost
@@ -43,9 +46,19 @@ GRADERS = ("srl", "swebench")
 
 
 @dataclass(frozen=True, slots=True)
+class Sandboxes:
+    """How the runner gets containers for a task set's tasks. Built by the task-set registry
+    (srl_agent.tasksets.sandboxes(bench)); this package never looks a bench up itself."""
+
+    factory: Callable[[Any], Callable[[Task], Any]]  # a host pool (None: the default daemon) -> (task -> sandbox)
+    ready_images: Callable[[Sequence[Task], Any, bool], None]  # (tasks, pool, progress): every image on every host
+
+
+@dataclass(frozen=True, slots=True)
 class EvalConfig:
     output: Path
-    bench: str = "swe-mini"
+    sandboxes: Sandboxes = field(kw_only=True)  # from srl_agent.tasksets.sandboxes(bench)
+    bench: str = "swe-mini"  # the task set's name, recorded in episodes and run.json (the caller loaded its tasks)
     split: str | None = None  # None: swe-mini's held-out "test" split, a dataset's "test" split
     instances: tuple[str, ...] = ()
     setting: str = "end-to-end"
@@ -77,34 +90,14 @@ class EvalConfig:
                 "grader": self.grader, "log_harness": self.log_harness, "agent": dataclasses.asdict(self.agent)}
 
 
-def select_tasks(config: EvalConfig) -> list[Task]:
-    from srl_agent.tasksets import load_bench
-
-    split = config.resolved_split
-    tasks = load_bench(config.bench, split, config.image_template)
-    if config.instances:
-        by_id = {t.instance_id: t for t in tasks}
-        unknown = [i for i in config.instances if i not in by_id]
-        if unknown:
-            raise UserError(f"--instances: {unknown[:5]} not in {config.bench} ({split}); it has "
-                            f"{', '.join(list(by_id)[:5])}{', …' if len(by_id) > 5 else ''}")
-        tasks = [by_id[i] for i in config.instances]
-    if not tasks:
-        raise UserError(f"{config.bench} ({split}) has no tasks")
-    return tasks
-
-
-def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task] | None = None) -> dict[str, Any]:
-    """Evaluate `policy` on the bench's tasks (or `tasks`); returns report.json's content. With `Predictions`, the
-    instances it has no patch for are not run (swebench reports them as incomplete)."""
+def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]) -> dict[str, Any]:
+    """Evaluate `policy` on `tasks` (srl_agent.tasksets.select_tasks); returns report.json's content. With
+    `Predictions`, the instances it has no patch for are not run (swebench reports them as incomplete)."""
     from tqdm import tqdm
-
-    from srl_agent.tasksets import sandbox_factory
 
     if config.setting not in SETTINGS or config.grader not in GRADERS or config.workers < 0 or config.retries < 0:
         raise UserError(f"setting must be one of {SETTINGS}, grader one of {GRADERS}, workers >= 0 (0: the pool's "
                         "capacity), retries >= 0")
-    tasks = tasks if tasks is not None else select_tasks(config)
     if config.grader == "swebench":
         from srl_agent.evaluate.harness import check_harness_can_run
 
@@ -121,7 +114,7 @@ def run_eval(config: EvalConfig, policy: Policy | Predictions, tasks: list[Task]
     if isinstance(policy, Predictions):
         todo = [t for t in todo if t.instance_id in policy.patches]
     host_pool = connect_pool(config, todo)
-    factory = sandbox_factory(config.bench, pool=host_pool)
+    factory = config.sandboxes.factory(host_pool)
     batcher = Batcher(policy) if not isinstance(policy, Predictions) and policy.batched else None
     lock = threading.Lock()
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"eval {policy.name}", unit="instance",
@@ -182,95 +175,10 @@ def connect_pool(config: EvalConfig, tasks: list[Task]) -> Any:
     if not config.hosts:
         return None
     from srl_agent.sandbox.pool import HostPool
-    from srl_agent.tasksets import ready_images
 
     pool = HostPool.connect(config.hosts)
-    ready_images(config.bench, tasks, pool, progress=config.progress)
+    config.sandboxes.ready_images(tasks, pool, config.progress)
     return pool
-
-
-def evaluate_on_pool(task: Task, policy: Policy | Predictions, factory: Any, config: EvalConfig, batcher: Batcher | None,
-                     pool: Any) -> Episode:
-    """evaluate_instance, recording the hosts it ran on; an episode one of whose hosts left the pool (an
-    infrastructure error) runs again, on the hosts still live, up to `config.retries` times."""
-    if pool is None:
-        return evaluate_instance(task, policy, factory, config, batcher)
-    failed: list[dict[str, Any]] = []
-    while True:
-        with pool.placements() as hosts:
-            episode = evaluate_instance(task, policy, factory, config, batcher)
-        lost = episode.error is not None and any(pool.is_down(h) for h in hosts)
-        if not lost or len(failed) >= config.retries:
-            metadata = {**episode.metadata, "hosts": hosts, **({"failed_attempts": failed} if failed else {})}
-            return dataclasses.replace(episode, metadata=metadata)
-        failed.append({"hosts": hosts, "error": episode.error})
-        error_log = instance_dir(config.output, config.resolved_run_id, policy.name, task.instance_id) / "error.txt"
-        if error_log.is_file():  # kept beside the retry's logs, under the attempt's number
-            error_log.rename(error_log.with_name(f"error.attempt-{len(failed)}.txt"))
-
-
-def evaluate_instance(task: Task, policy: Policy | Predictions, factory: Any, config: EvalConfig, batcher: Batcher | None) -> Episode:
-    """One instance: the agent episode in its own sandbox, then (srl grader) grading in a fresh one. Never raises
-    for infrastructure trouble: it is recorded in the episode."""
-    from srl_agent.env.grading import grade
-    from srl_agent.env.swe_env import SWEEnv
-    from srl_agent.evaluate.oracle import OracleFileEnv
-
-    t0 = time.monotonic()
-    logs = instance_dir(config.output, config.resolved_run_id, policy.name, task.instance_id)
-    logs.mkdir(parents=True, exist_ok=True)
-    if isinstance(policy, Predictions):  # graded as submitted: no agent, no container before grading
-        result = AgentResult((), "submitted", policy.patches[task.instance_id] or "", None)
-    else:
-        env: Any = SWEEnv(task, factory, command_timeout=config.command_timeout_s)
-        if config.setting == "oracle-file":
-            env = OracleFileEnv(env)
-        with batcher.episode() if batcher else nullcontext():
-            result = run_agent(task, env, policy, config.agent)
-    timing = {} if isinstance(policy, Predictions) else {"start_s": round(result.start_s, 3),
-                                                          "agent_s": round(result.agent_s, 3)}
-    metadata: dict[str, Any] = {"timing": timing, "problem_statement": task.problem_statement,
-                                "history_verified": bool(result.issue),  # reset passed the contamination guard
-                                "usage": episode_usage(result.turns, policy)}
-    if config.setting == "oracle-file":
-        from srl_agent.evaluate.harness import modified_files
-
-        metadata["oracle_files"] = modified_files(task.patch)
-    error, resolved, verdict = result.error, None, {}
-    if error is not None:
-        metadata["error_phase"] = "agent"
-        (logs / "error.txt").write_text(result.error_detail or error, encoding="utf-8")
-    else:
-        (logs / "patch.diff").write_text(result.submission, encoding="utf-8", errors="surrogateescape")
-        if not result.submission.strip():
-            resolved = False
-        elif config.grader == "srl":
-            t = time.monotonic()
-            g = grade(task, result.submission, factory, timeout=config.grade_timeout_s, harness=config.log_harness)
-            timing["grade_s"] = round(time.monotonic() - t, 3)
-            verdict = {"grader": "srl", "patch_applied": g.patch_applied, "apply_method": g.apply_method,
-                       "report": g.report}
-            (logs / "test_output.txt").write_text(g.log, encoding="utf-8", errors="surrogateescape")
-            (logs / "report.json").write_text(json.dumps({task.instance_id: g.report}, indent=4), encoding="utf-8")
-            if g.error is not None and g.fault is not Fault.PATCH_DID_NOT_APPLY:  # the model's fault, not infrastructure
-                error, metadata["error_phase"] = f"grading: {g.error}", "grade"
-                (logs / "error.txt").write_text(g.error, encoding="utf-8")
-            else:
-                resolved = g.resolved
-    timing["total_s"] = round(time.monotonic() - t0, 3)
-    return Episode(task.instance_id, config.bench, policy.name, config.setting, result.turns, result.stop_reason,
-                   result.submission, resolved, error, timing["total_s"], verdict, metadata)
-
-
-def episode_usage(turns: Any, policy: Any) -> dict[str, Any]:
-    """Tokens the episode cost (and USD when the policy has prices, e.g. `--price` for a served model)."""
-    prompt = sum(t.prompt_tokens or 0 for t in turns)
-    completion = sum(t.completion_tokens or 0 for t in turns)
-    usage: dict[str, Any] = {"calls": len(turns), "prompt_tokens": prompt, "completion_tokens": completion}
-    cost = getattr(policy, "cost_usd", None)
-    if cost is not None and cost(prompt, completion) is not None:
-        usage["cost_usd"] = round(cost(prompt, completion), 6)
-    return usage
 
 
 def load_finished(path: Path) -> dict[str, Episode]:

@@ -23,6 +23,7 @@ def run_eval_bench(policy_name: str = "expert", workers: tuple[int, ...] = (1, 2
     from srl_agent.agent.policies import ExpertPolicy, GoldPolicy
     from srl_agent.evaluate.runner import EvalConfig, run_eval
     from srl_agent.swe_mini.images import ensure_images
+    from srl_agent.tasksets import sandboxes, select_tasks
 
     ensure_images()  # built once, outside the timings (a first run also pays the builds, in start_s)
     if policy_name == "expert":
@@ -32,10 +33,11 @@ def run_eval_bench(policy_name: str = "expert", workers: tuple[int, ...] = (1, 2
     runs = []
     with tempfile.TemporaryDirectory(prefix="srl-bench-eval-") as tmp:
         for n in workers:
-            config = EvalConfig(output=Path(tmp) / f"w{n}", split=split, workers=n, progress=False, print_summary=False)
+            config = EvalConfig(output=Path(tmp) / f"w{n}", sandboxes=sandboxes("swe-mini"), split=split, workers=n,
+                                progress=False, print_summary=False)
             busy0, total0 = _cpu_times()
             t0 = time.monotonic()
-            report = run_eval(config, policy)
+            report = run_eval(config, policy, select_tasks(config))
             wall = time.monotonic() - t0
             busy1, total1 = _cpu_times()
             timing = report["timing"]
