@@ -35,7 +35,7 @@ from srl_agent.actions import (
     action_params,
     tool_name,
 )
-from srl_agent.trajectory import DataError, Origin, Step
+from srl_agent.trajectory import DataError, Origin, Step, Trajectory
 
 _ISSUE_RE = re.compile(r"<(pr_description|issue_description)>(.*?)</\1>", re.DOTALL)
 # Scaffold prefixes of observations: OpenHands / SWE-smith ("OBSERVATION:\n"), SWE-agent's truncated-output template
@@ -201,3 +201,44 @@ class StepBuilder:
             self._note("invalid_calls", {"step": index, "arguments": dict(action.arguments)})
         elif dropped:
             self._note("dropped_arguments", {"step": index, "tool": tool_name(action), "arguments": dropped})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Chat records (`messages` lists) -> Trajectory
+
+
+def chat_metadata(record: dict[str, Any], builder: StepBuilder) -> dict[str, Any]:
+    metadata = {key: record[key] for key in ("model", "run_id", "traj_id") if record.get(key)}
+    patch = patch_of(record)
+    if patch:
+        metadata["patch"] = patch
+    metadata.update(builder.metadata)
+    return metadata
+
+
+def chat_trajectory(
+    reader: str, record: dict[str, Any], origin: Origin, first_user: str | None, builder: StepBuilder, *id_keys: str
+) -> Trajectory:
+    if first_user is None:
+        raise DataError(origin, "no user message; expected the task as the first user message")
+    steps = builder.build()
+    return Trajectory(
+        instance_id=instance_id(record, origin, *id_keys),
+        problem_statement=problem_statement(first_user),
+        steps=steps,
+        source_format=reader,
+        resolved=resolved_flag(record),
+        metadata=chat_metadata(record, builder),
+    )
+
+
+def messages_if_list(record: Any) -> list[Any] | None:
+    if not isinstance(record, dict):
+        return None
+    messages = record.get("messages")
+    if isinstance(messages, str) and messages.startswith("["):
+        try:
+            messages = json.loads(messages)
+        except json.JSONDecodeError:
+            return None
+    return messages if isinstance(messages, list) else None
