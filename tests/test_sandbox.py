@@ -14,7 +14,7 @@ from _docker_env import base_image
 
 from srl_agent.sandbox.base import SandboxError
 from srl_agent.sandbox.config import SandboxConfig
-from srl_agent.sandbox.shell import OutputCollector, ansi_c_quote
+from srl_agent.sandbox.stream import OutputCollector, ansi_c_quote
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"interrupt_grace_s": 0.5, "output_limit": 4000}
