@@ -2,7 +2,9 @@
 
     OUTPUT/checkpoints/step_000050/
         model/               save_pretrained: full weights, or the LoRA adapter; plus the tokenizer
-        trainer_state.pt     optimizer, scheduler, prompt-sampler position, RNG states, step
+                             (FSDP2: the config and tokenizer only; the weights are in sharded/)
+        sharded/             FSDP2 only: model and AdamW state, one file per rank (torch.distributed.checkpoint)
+        trainer_state.pt     optimizer (unless sharded), scheduler, prompt-sampler position, RNG states, step
         config.json          the resolved TrainConfig
         manifest.json        every file's size, written last (a damaged checkpoint is found by comparing)
     OUTPUT/final/            full weights (LoRA merged when merge_lora) + tokenizer
@@ -31,6 +33,7 @@ from srl_agent.errors import UserError
 
 STATE_FILE = "trainer_state.pt"
 MANIFEST = "manifest.json"
+SHARDED_DIR = "sharded"
 _STEP_DIR = re.compile(r"step_\d+")
 
 
@@ -148,20 +151,36 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def is_sharded_checkpoint(path: Path) -> bool:
+    return (path / SHARDED_DIR).is_dir()
+
+
 def save_checkpoint(path: Path, *, model: Any, tokenizer: Any, optimizer: Any, scheduler: Any, sampler_state: dict[str, int],
                     step: int, config: dict[str, Any], accelerator: Any) -> Path:
     import torch
 
+    from srl_agent.train import fsdp
+
+    sharded = fsdp.is_sharded(model)
+    tmp = path.parent / f".{path.name}.partial"  # not step_*: never taken for a checkpoint, even when complete
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        tmp = path.parent / f".{path.name}.partial"  # not step_*: never taken for a checkpoint, even when complete
         shutil.rmtree(tmp, ignore_errors=True)  # left by a save that was killed
         tmp.mkdir(parents=True)
-        _unwrap(model).save_pretrained(tmp / "model")
+    if sharded:  # every rank writes its shard of the weights and the AdamW state
+        accelerator.wait_for_everyone()
+        fsdp.save_sharded(tmp / SHARDED_DIR, model, optimizer)
+        accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if sharded:
+            model.config.save_pretrained(tmp / "model")
+        else:
+            _unwrap(model).save_pretrained(tmp / "model")
         tokenizer.save_pretrained(tmp / "model")
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        state = {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "sampler": sampler_state, "rng": rng_states()}
+        state = {"step": step, "scheduler": scheduler.state_dict(), "sampler": sampler_state, "rng": rng_states()}
+        if not sharded:
+            state["optimizer"] = optimizer.state_dict()
         torch.save(state, tmp / STATE_FILE)
         sizes = _fsync_tree(tmp)
         (tmp / MANIFEST).write_text(json.dumps({"sizes": sizes}, indent=1) + "\n")
@@ -212,9 +231,14 @@ def load_resumed_policy(path: Path, spec: Any) -> tuple[Any, Any]:
 
 
 def save_final(path: Path, model: Any, tokenizer: Any, merge_lora: bool, accelerator: Any) -> Path:
-    """Weights that load with AutoModelForCausalLM.from_pretrained (and vLLM) when merged or full."""
+    """Weights that load with AutoModelForCausalLM.from_pretrained (and vLLM) when merged or full; FSDP2: the full
+    weights gathered to rank 0."""
+    from srl_agent.train import fsdp
+
     accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
+    if fsdp.is_sharded(model):
+        fsdp.save_full(model, path, tokenizer, accelerator.is_main_process)
+    elif accelerator.is_main_process:
         model = _unwrap(model)
         if hasattr(model, "peft_config") and merge_lora:
             model = model.merge_and_unload()

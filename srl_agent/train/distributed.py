@@ -5,6 +5,9 @@ of groups. DDP all-reduces gradients inside `backward`: every rank must run the 
 passes, or the ranks that ran more wait forever. The step therefore agrees on the number of mini-batches first
 (`max_over_ranks`), and a rank with nothing left to train joins each all-reduce with zero gradients (`zero_loss`).
 
+FSDP2 (train/fsdp.py) is stricter: every forward is a collective too (it all-gathers each layer's parameters), so
+every rank must also run the same number of forward passes: micro-batches are padded to the most any rank has.
+
 With one process every function here is a no-op (or returns its input).
 """
 
@@ -18,19 +21,24 @@ from typing import Any
 SUMMED = ("prompts_sampled", "prompts_filtered", "prompts_kept", "completion_tokens", "trained_tokens", "tokens_per_s")
 
 
-def require_replicas(accelerator: Any) -> None:
-    """The SRL loop runs on one process or DDP; FSDP and DeepSpeed need more than a config file (say what, stop)."""
-    from accelerate.utils import DistributedType
+def no_sync(accelerator: Any, model: Any) -> Any:
+    """A context in which backward accumulates gradients without communicating (DDP: no all-reduce; FSDP2: no
+    reduce-scatter, the unsharded gradients accumulate until the next synchronised backward)."""
+    from srl_agent.train.fsdp import is_sharded
 
-    if accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        return
-    from srl_agent.errors import UserError
+    if not is_sharded(model):
+        return accelerator.no_sync(model)
+    import contextlib
 
-    raise UserError(
-        f"accelerate {accelerator.distributed_type.value} is not supported by the SRL loop yet: generation (engine=hf) "
-        "and checkpoints read full weights on each rank, and DeepSpeed clips and accumulates gradients itself. Use DDP "
-        "(docs/accelerate/ddp.yaml), with finetune=lora when a full replica and its AdamW state do not fit one GPU"
-    )
+    @contextlib.contextmanager
+    def unsynced() -> Any:
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+
+    return unsynced()
 
 
 def max_over_ranks(accelerator: Any, value: int) -> int:
@@ -52,7 +60,8 @@ def sum_over_ranks(accelerator: Any, values: list[float]) -> list[float]:
 
 
 def zero_loss(model: Any, pad_id: int, device: Any) -> Any:
-    """A loss of exactly 0 that still runs DDP's gradient all-reduce (every parameter gets a zero gradient)."""
+    """A loss of exactly 0 that still runs DDP's gradient all-reduce and FSDP2's all-gathers and reduce-scatter
+    (every parameter gets a zero gradient)."""
     import torch
 
     logits = model(input_ids=torch.tensor([[pad_id]], device=device), use_cache=False).logits
@@ -105,10 +114,13 @@ def weights_digest(model: Any) -> str:
 def check_replicas(accelerator: Any, model: Any, output: Path) -> list[str] | None:
     """Under DDP, every rank must end with the same weights; write OUTPUT/replicas.json and fail loudly if not.
 
-    Skipped for FSDP / DeepSpeed (their ranks hold different shards by design) and for a single process."""
+    Skipped for FSDP (its ranks hold different shards by design) and for a single process."""
     from accelerate.utils import DistributedType, gather_object
 
-    if accelerator.num_processes == 1 or accelerator.distributed_type not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+    from srl_agent.train.fsdp import is_sharded
+
+    if (accelerator.num_processes == 1 or is_sharded(model)
+            or accelerator.distributed_type not in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)):
         return None
     digests = gather_object([weights_digest(model)])
     if accelerator.is_main_process:

@@ -130,7 +130,7 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
     gradient all-reduce with zeros (DDP). `groups` only travels with a NonFiniteLoss."""
     import torch
 
-    from srl_agent.train.distributed import zero_loss
+    from srl_agent.train.distributed import max_over_ranks, no_sync, zero_loss
     from srl_agent.train.policy_loss import mismatch_stats, policy_loss
 
     cfg, model, ref_model, accelerator = run.cfg, run.model, run.ref_model, run.accelerator
@@ -142,39 +142,44 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
     # pi_old: the trainer's own logprobs before this step's updates when TIS is on (one no-grad forward per micro-batch,
     # on the unwrapped module: no DDP collective), else the sampler's. Differences between the two are the mismatch.
     old_M_K = recompute_old_logprobs(run, minis, micros_M) if cfg.use_tis else None
+    # Every rank runs as many forward/backward passes per mini-batch as the rank with the most (FSDP2 all-gathers in
+    # every forward; DDP all-reduces in the last backward): a rank with fewer joins the rest with zero losses.
+    passes_M = [max_over_ranks(accelerator, max(1, len(micros))) for micros in micros_M]
     sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "mismatch_sum": 0.0, "mismatch_max": 0.0,
             "mismatch_tokens": 0.0, "tis_sum": 0.0, "tis_min": math.inf, "tis_max": 0.0, "grad_norm": 0.0}
     for m, (mini, micros) in enumerate(zip(minis, micros_M, strict=True)):
         optimizer.zero_grad(set_to_none=True)
-        if not mini:  # other ranks train on this mini-batch: join their gradient all-reduce with zeros (DDP)
-            accelerator.backward(zero_loss(model, pad_id, device))
+        for k in range(len(micros), passes_M[m]):  # other ranks train on more micro-batches: join them with zeros
+            with no_sync(accelerator, model) if k < passes_M[m] - 1 or micros else contextlib.nullcontext():
+                accelerator.backward(zero_loss(model, pad_id, device))
         for k, idx in enumerate(micros):
             note(f"update {m + 1}/{len(minis)}: micro-batch {k + 1}/{len(micros)}")
             batch = pack_micro_batch([mini[i][0] for i in idx], pad_id, device, cfg.shared_prompt)
             advantages_B_1 = torch.tensor([mini[i][1] for i in idx], device=device).unsqueeze(1)
             weights_B_1 = torch.tensor([mini[i][2] for i in idx], device=device).unsqueeze(1)
             mask_B_L, old_logprobs_B_L = completion_columns(batch)
-            # Only the last micro-batch all-reduces gradients across processes (DDP); the others just accumulate.
-            sync = contextlib.nullcontext() if k == len(micros) - 1 else accelerator.no_sync(model)
-            with sync, accelerator.autocast():
-                logprobs_B_L = token_logprobs(model, batch, cfg.temperature)
-                # Without TIS pi_old is the sampler's own logprob: with one on-policy update the ratio is ~1 and the
-                # gradient is the plain policy gradient A * grad log pi; later mini-batches move it and the clip bounds it.
-                old_B_L = old_M_K[m][k] if old_M_K is not None else old_logprobs_B_L
-                out = policy_loss(logprobs_B_L, old_B_L, old_logprobs_B_L, advantages_B_1, mask_B_L, settings)
-                loss_B_L = out.loss_B_L
-                if ref_model is not None:
-                    with torch.no_grad():
-                        ref_logprobs_B_L = token_logprobs(ref_model, batch, cfg.temperature)
-                    # k3 estimator of KL(pi_theta || pi_ref): unbiased, always >= 0, low variance (Schulman 2020).
-                    delta_B_L = (ref_logprobs_B_L - logprobs_B_L) * mask_B_L
-                    kl_B_L = torch.exp(delta_B_L) - delta_B_L - 1.0
-                    loss_B_L = loss_B_L + cfg.kl_coef * kl_B_L
-                    sums["kl"] += (kl_B_L.detach() * mask_B_L).sum().item()
-                loss = (loss_B_L * mask_B_L * weights_B_1).sum()
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", list(groups))
-            accelerator.backward(loss)
+            # Only the last micro-batch all-reduces (DDP) / reduce-scatters (FSDP2) gradients; the others accumulate.
+            sync = contextlib.nullcontext() if k == len(micros) - 1 else no_sync(accelerator, model)
+            with sync:  # DDP reads it in forward, FSDP2 in backward: both run inside
+                with accelerator.autocast():
+                    logprobs_B_L = token_logprobs(model, batch, cfg.temperature)
+                    # Without TIS pi_old is the sampler's own logprob: with one on-policy update the ratio is ~1 and the
+                    # gradient is the plain policy gradient A * grad log pi; later mini-batches move it and the clip bounds it.
+                    old_B_L = old_M_K[m][k] if old_M_K is not None else old_logprobs_B_L
+                    out = policy_loss(logprobs_B_L, old_B_L, old_logprobs_B_L, advantages_B_1, mask_B_L, settings)
+                    loss_B_L = out.loss_B_L
+                    if ref_model is not None:
+                        with torch.no_grad():
+                            ref_logprobs_B_L = token_logprobs(ref_model, batch, cfg.temperature)
+                        # k3 estimator of KL(pi_theta || pi_ref): unbiased, always >= 0, low variance (Schulman 2020).
+                        delta_B_L = (ref_logprobs_B_L - logprobs_B_L) * mask_B_L
+                        kl_B_L = torch.exp(delta_B_L) - delta_B_L - 1.0
+                        loss_B_L = loss_B_L + cfg.kl_coef * kl_B_L
+                        sums["kl"] += (kl_B_L.detach() * mask_B_L).sum().item()
+                    loss = (loss_B_L * mask_B_L * weights_B_1).sum()
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", list(groups))
+                accelerator.backward(loss)
             with torch.no_grad():
                 sums["loss"] += loss.item()
                 sums["clipped"] += (out.clipped_B_L * mask_B_L).sum().item()
@@ -219,10 +224,11 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
 
 
 def recompute_old_logprobs(run: Run, minis: list[list[Triple]], micros_M: list[list[range]]) -> list[list[Any]]:
-    """log pi_old of every micro-batch, by the trainer's current weights (no gradient), before any update."""
+    """log pi_old of every micro-batch, by the trainer's current weights (no gradient), before any update. FSDP2: by
+    the unsharded rollout copy, which holds those weights in the compute dtype (forwards without collectives)."""
     import torch
 
-    module = run.accelerator.unwrap_model(run.model)
+    module = run.rollout_model if run.rollout_model is not None else run.accelerator.unwrap_model(run.model)
     pad_id, device = run.tokenizer.pad_token_id, run.accelerator.device
     out = []
     with torch.no_grad(), run.accelerator.autocast():
@@ -266,7 +272,8 @@ def grpo_step(run: Run, source: GroupSource, sampler: Any, engine: RolloutEngine
     minis = minibatches(kept, cfg, source.max_member_tokens, acc)
     if minis:
         metrics.update(train_on_sequences(run, minis, kept, note))
-        engine.sync_weights(run.model)  # the next step samples from the updated policy (vLLM: copy + reset prefix cache)
+        # The next step samples from the updated policy (vLLM: copy + reset prefix cache; FSDP2: gather the shards).
+        engine.sync_weights(run.rollout_policy())
     else:  # every sampled group was filtered or masked (on every rank): nothing to learn from this step
         metrics.update(NOTHING_TRAINED)
         if cfg.use_tis:

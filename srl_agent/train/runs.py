@@ -81,6 +81,7 @@ class Run:
     start_step: int
     logger: Any = None  # train.metrics.MetricsLogger, opened by `open_logs`
     ref_model: Any = None  # the frozen KL reference (kl_coef > 0)
+    rollout_model: Any = None  # FSDP2: the plain, unsharded copy the rollout engine generates with (train/fsdp.py)
 
     @property
     def resumed(self) -> bool:
@@ -88,6 +89,15 @@ class Run:
 
     def say(self, text: str) -> None:
         say(self.accelerator, text)
+
+    def rollout_policy(self) -> Any:
+        """The model the rollout engine samples from, with the current weights: the policy itself, or under FSDP2 its
+        unsharded copy, refreshed from the shards (a collective: every rank calls it at the same point)."""
+        if self.rollout_model is None:
+            return self.model
+        from srl_agent.train.fsdp import refresh
+
+        return refresh(self.model, self.rollout_model)
 
     def open_logs(self) -> None:
         """metrics.jsonl / samples.jsonl (cut back to the resumed step), TensorBoard / W&B when configured."""
@@ -134,18 +144,25 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
     """Accelerator, policy, AdamW, warmup + schedule, and the state of the checkpoint a resumed run continues from.
 
     bf16 on GPU is mixed precision (fp32 master weights, bf16 compute): at lr 5e-7 pure-bf16 weights would round most
-    updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32)."""
+    updates away. LoRA keeps its frozen base in bf16 (peft keeps the adapters in fp32). Under FSDP2 (an accelerate
+    config with fsdp_version 2, train/fsdp.py) the policy is sharded over the processes, with the same dtypes."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from srl_agent.models.load import load_policy, resolve_dtype
     from srl_agent.train import checkpoint as ckpt
-    from srl_agent.train.distributed import require_replicas
+    from srl_agent.train import fsdp
 
     bf16 = resolve_dtype(cfg.dtype) == torch.bfloat16
+    fsdp.refuse_deepspeed()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
-    require_replicas(accelerator)
+    fsdp_settings = fsdp.requested(accelerator)
+    if fsdp_settings is not None:
+        fsdp.refuse_unsupported(cfg, fsdp_settings)
+        if accelerator.num_processes == 1:
+            say(accelerator, "note: FSDP with one process has nothing to shard: training unsharded")
+            fsdp_settings = None
     set_seed(cfg.seed)
     output.mkdir(parents=True, exist_ok=True)
     resume_from = ckpt.latest_checkpoint(output) if resume else None
@@ -156,32 +173,46 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
     if cfg.method == "srl":  # before any weights load: the plan's answer in one line (no-op on CPU)
         from srl_agent.plan.from_config import check_fits
 
-        check_fits(cfg, accelerator.num_processes, "fsdp2" if accelerator.distributed_type.name == "FSDP" else "ddp")
+        check_fits(cfg, accelerator.num_processes, "ddp" if fsdp_settings is None else "fsdp2")
     spec = cfg.model_spec
     if bf16 and cfg.finetune == "full":
         spec = dataclasses.replace(spec, dtype="float32")
-    model, tokenizer = ckpt.load_resumed_policy(resume_from, spec) if resume_from else load_policy(spec)
+    sharded_resume = resume_from is not None and ckpt.is_sharded_checkpoint(resume_from)
+    # A sharded checkpoint holds no full weights: the policy is built as at the start, then its shards are loaded.
+    model, tokenizer = ckpt.load_resumed_policy(resume_from, spec) if resume_from and not sharded_resume else load_policy(spec)
+    rollout_model = None
+    if fsdp_settings is not None:
+        rollout_model = fsdp.rollout_copy(model, bf16).to(accelerator.device)
+        model = fsdp.shard(model, fsdp_settings, bf16)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   betas=(cfg.adam_beta1, cfg.adam_beta2))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_updates))
-    model, optimizer = accelerator.prepare(model, optimizer)
+    if fsdp_settings is None:
+        model, optimizer = accelerator.prepare(model, optimizer)
     state = None
     if resume_from is not None:
         state = ckpt.load_trainer_state(resume_from)
-        optimizer.load_state_dict(state["optimizer"])
+        if sharded_resume:
+            if fsdp_settings is None:
+                raise UserError(f"--resume: {resume_from} is a sharded (FSDP) checkpoint; resume it with the same "
+                                "accelerate FSDP config (docs/accelerate/fsdp.yaml)")
+            fsdp.load_sharded(resume_from / ckpt.SHARDED_DIR, model, optimizer)
+        else:
+            optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_states(state["rng"])
         say(accelerator, f"resumed from {resume_from} at step {state['step']}")
     if accelerator.is_main_process:
         (output / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    return Run(cfg, output, accelerator, model, tokenizer, optimizer, scheduler, state, state["step"] if state else 0)
+    return Run(cfg, output, accelerator, model, tokenizer, optimizer, scheduler, state, state["step"] if state else 0,
+               rollout_model=rollout_model)
 
 
 def make_rollout_engine(run: Run) -> Any:
     """The rollout engine on the run's policy; built after any warm start or resume (vLLM copies the weights)."""
     from srl_agent.rollout import make_engine
 
-    return make_engine(run.cfg.engine, run.model, run.tokenizer, **run.cfg.engine_options)
+    return make_engine(run.cfg.engine, run.rollout_policy(), run.tokenizer, **run.cfg.engine_options)
 
 
 def load_reference(run: Run) -> Any:
@@ -194,7 +225,8 @@ def load_reference(run: Run) -> Any:
 
     ref_path = run.output / "reference"
     if not run.resumed:
-        ref_model = copy.deepcopy(ckpt._unwrap(run.model))
+        # FSDP2: the full weights of the unsharded rollout copy (the policy's own parameters are shards).
+        ref_model = copy.deepcopy(run.rollout_policy() if run.rollout_model is not None else ckpt._unwrap(run.model))
         if hasattr(ref_model, "peft_config"):
             ref_model = ref_model.merge_and_unload()
         if run.accelerator.is_main_process:

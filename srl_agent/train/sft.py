@@ -26,7 +26,11 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
     """cfg.sft_steps AdamW steps at cfg.sft_lr (constant) on random expert instances; returns one metrics row per step."""
     import torch
 
-    optimizer = accelerator.prepare(torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft_lr))
+    from srl_agent.train.fsdp import is_sharded
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft_lr)
+    if not is_sharded(model):  # FSDP2: a plain AdamW on the shards (accelerate prepares FSDP2 optimizers with their model)
+        optimizer = accelerator.prepare(optimizer)
     rng = random.Random(cfg.seed + 7919 * (accelerator.process_index + 1))
     targets = {id(p): sft_target_ids(tokenizer, p, cfg.sft_think) for p in prompts}
     rows = []
@@ -47,25 +51,36 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
 
 
 def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any, micro_batch_size: int, backward: bool = True) -> float:
-    """Token-mean cross-entropy over the turn tokens of `sequences`, gradients accumulated over micro-batches."""
+    """Token-mean cross-entropy over the turn tokens of `sequences`, gradients accumulated over micro-batches.
+    With several processes every rank runs as many passes as the rank with the most chunks (FSDP2: each forward is a
+    collective); the extra ones are zero losses."""
     import contextlib
 
     import torch
 
+    from srl_agent.train.distributed import max_over_ranks, no_sync, zero_loss
     from srl_agent.train.tensors import pack, token_logprobs
 
     n_tokens = sum(len(s.completion_ids) for s in sequences)
     total = 0.0
     chunks = [sequences[i : i + micro_batch_size] for i in range(0, len(sequences), micro_batch_size)]
+    passes = max_over_ranks(accelerator, len(chunks))
+    for k in range(len(chunks), passes):  # padding passes go first: the last pass of every rank synchronises
+        with no_sync(accelerator, model) if backward and (chunks or k < passes - 1) else contextlib.nullcontext():
+            with contextlib.nullcontext() if backward else torch.no_grad():
+                loss = zero_loss(model, pad_id, accelerator.device)
+            if backward:
+                accelerator.backward(loss)
     for k, chunk in enumerate(chunks):
         batch = pack(chunk, pad_id, accelerator.device)
-        sync = contextlib.nullcontext() if k == len(chunks) - 1 or not backward else accelerator.no_sync(model)
+        sync = contextlib.nullcontext() if k == len(chunks) - 1 or not backward else no_sync(accelerator, model)
         grad = contextlib.nullcontext() if backward else torch.no_grad()
-        with sync, grad, accelerator.autocast():
-            logprobs_B_L = token_logprobs(model, batch)  # position t: log p(token_t | tokens_<t)
-            # completion_mask_B_L is 1 on the turn's tokens only: system, issue, history and padding get no loss.
-            loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() / n_tokens
-        if backward:
-            accelerator.backward(loss)
+        with sync:  # DDP reads it in forward, FSDP2 in backward: both run inside
+            with grad, accelerator.autocast():
+                logprobs_B_L = token_logprobs(model, batch)  # position t: log p(token_t | tokens_<t)
+                # completion_mask_B_L is 1 on the turn's tokens only: system, issue, history and padding get no loss.
+                loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() / n_tokens
+            if backward:
+                accelerator.backward(loss)
         total += loss.item()
     return total

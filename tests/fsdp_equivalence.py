@@ -1,0 +1,69 @@
+"""GRPO updates under FSDP2 against one process on the union of the ranks' groups (run by tests/test_train_fsdp.py).
+
+Every process builds the same 4 groups (tests/ddp_global_norm.py: same seed, CPU, deterministic); with 2 processes
+the policy is sharded with FSDP2 (train/fsdp.py), rank 0 trains on 3 groups and rank 1 on 1 (uneven, as dynamic
+sampling leaves them: rank 1 pads its micro-batches with zero-loss passes), with 1 process the unsharded policy
+trains on all 4. Three AdamW updates (lr 1e-3) per loss aggregation, shared-prompt packing on. Writes
+OUT/fsdp_{world_size}_{loss_agg}.pt: the step losses (averaged over ranks, as metrics.jsonl reports them) and the
+full weights after the updates; with 2 processes also whether the rollout copy equals the gathered weights bitwise.
+
+    accelerate launch --config_file docs/accelerate/fsdp.yaml --num_processes 2 tests/fsdp_equivalence.py OUT
+    python tests/fsdp_equivalence.py OUT
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from ddp_global_norm import SHARES, groups_for
+
+from srl_agent.models.load import ModelSpec, load_policy
+from srl_agent.train import fsdp
+from srl_agent.train.config import resolve_config
+from srl_agent.train.distributed import reduce_metrics, shutdown
+from srl_agent.train.grpo import minibatches, train_on_sequences
+from srl_agent.train.runs import Run
+
+torch.set_num_threads(1)
+UPDATES = 3
+
+
+def main(out: Path) -> None:
+    accelerator = Accelerator(cpu=True)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    settings = fsdp.requested(accelerator)
+    assert (settings is not None) == (world > 1), "run with 2 processes under docs/accelerate/fsdp.yaml, or 1 plainly"
+    for loss_agg in ("grpo", "dapo", "dr_grpo"):
+        model, tok = load_policy(ModelSpec(name="tiny", seed=3))
+        groups = groups_for(tok, model)
+        mine = groups if world == 1 else [groups[i] for i in SHARES[rank]]
+        copy = None
+        if settings is not None:
+            copy = fsdp.rollout_copy(model, bf16=False)
+            model = fsdp.shard(model, settings, bf16=False)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        cfg = resolve_config(overrides=["group_size=4", "micro_batch_size=3", f"loss_agg={loss_agg}", "shared_prompt=true"])
+        run = Run(cfg, out, accelerator, model, tok, optimizer, scheduler, None, 0, rollout_model=copy)
+        losses = []
+        for _ in range(UPDATES):
+            metrics = train_on_sequences(run, minibatches(mine, cfg, cfg.max_completion_tokens, accelerator))
+            losses.append(reduce_metrics(accelerator, {**metrics, "prompts_filtered": 0, "prompts_sampled": 1})["loss"])
+        if settings is not None:
+            weights = fsdp.full_state_dict(model)
+            copy_exact = None
+            fsdp.refresh(model, copy)
+            if rank == 0:
+                copy_exact = all(torch.equal(p, weights[n]) for n, p in copy.named_parameters())
+        else:
+            weights, copy_exact = {n: p.detach().clone() for n, p in model.state_dict().items()}, None
+        if rank == 0:
+            torch.save({"losses": losses, "weights": weights, "copy_exact": copy_exact}, out / f"fsdp_{world}_{loss_agg}.pt")
+    shutdown(accelerator)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
