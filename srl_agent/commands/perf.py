@@ -205,13 +205,19 @@ def _bench_pool(args: argparse.Namespace) -> int:
 def _register_plan(group: Any) -> None:
     p = group.add_parser("plan", help="the memory plan vs measured peaks of a real training micro-step (CPU or GPU)")
     p.add_argument("--json", help="write the result here")
+    p.add_argument("--models", default="tiny,smollm2-135m,qwen2.5-1.5b-reduced",
+                   help="comma-separated: tiny, smollm2-135m, qwen2.5-1.5b-reduced (4 layers, half width)")
+    p.add_argument("--group-size", type=int, default=4, help="samples per micro-step (one group)")
+    p.add_argument("--prompt-tokens", type=int, default=512)
+    p.add_argument("--completion-tokens", type=int, default=128)
     p.set_defaults(func=_bench_plan)
 
 
 def _bench_plan(args: argparse.Namespace) -> int:
     from srl_agent.perf.plan import run_plan_bench
 
-    write_json(run_plan_bench(), args.json)
+    write_json(run_plan_bench(tuple(m.strip() for m in args.models.split(",")), args.group_size, args.prompt_tokens,
+                              args.completion_tokens), args.json)
     return 0
 
 

@@ -140,7 +140,7 @@ def _train_step(case: Case, model: Any, optimizer: Any, samples: list[Any], devi
     _peak_reset(device)
     _sync(device)
     start = time.perf_counter()
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=case.finetune == "full"):
+    with torch.autocast(device, dtype=torch.bfloat16):  # as the trainer: bf16 is autocast, full and LoRA alike
         logprobs = token_logprobs(model, batch)
     loss = -(logprobs * mask).sum() / mask.sum()
     loss.backward()
@@ -162,7 +162,7 @@ def _train_step(case: Case, model: Any, optimizer: Any, samples: list[Any], devi
     ratio = torch.exp((logprobs.detach() - sampler) * mask)[mask.bool()]
     plan = estimate_micro_step(MicroStep(case.model, "bfloat16", case.finetune, case.gradient_checkpointing,
                                          case.micro_batch, batch.input_ids_B_L.shape[1] - batch.completion_width,
-                                         batch.completion_width)) if case.num_layers is None else None
+                                         batch.completion_width), cuda=device == "cuda") if case.num_layers is None else None
     return {
         "train_seconds": seconds, "train_tokens": tokens, "train_tokens_per_s": tokens / seconds,
         "train_flops": flops, "peak_allocated_bytes": _peak(device), "plan_estimate_bytes": plan,

@@ -98,7 +98,7 @@ def render(plan: Plan) -> str:
     for title, parts in (("held all run", mem.persistent), ("train phase", mem.train), ("generation", mem.generate)):
         for name, b in parts:
             lines.append(f"  {title:12s} {name:52s} {_gib(b)}")
-    lines.append(f"  peak: train {_gib(mem.train_peak).strip()}, generation {_gib(mem.generate_peak).strip()}; "
+    lines.append(f"  peak: train {_gib(mem.train_peak).strip()} (at the {mem.train_moment}), generation {_gib(mem.generate_peak).strip()}; "
                  f"needs {_gib(needed_bytes(mem)).strip()} with a {ALLOCATOR_RESERVE:.0%} allocator reserve and the CUDA context")
     if inp.engine == "vllm":
         lines.append(f"  vLLM KV cache: {mem.vllm_kv_tokens:,} tokens in its {inp.vllm_share:.0%} share")

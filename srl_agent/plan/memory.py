@@ -5,8 +5,11 @@ What lives on a GPU, in the order the trainer allocates it (srl_agent/train):
     (16 bytes a parameter) and autocast's cached bf16 copy of each weight during the forward (2 more); LoRA keeps the
     frozen base in its dtype and 16 bytes per adapter parameter. FSDP2 shards the 16 bytes over the GPUs and gathers
     about two layers at a time in bf16. DDP over several GPUs adds its gradient buckets (a second copy of the grads).
-  * train phase: activations saved for backward (per token and layer, counted tensor by tensor below), the logits of
-    the completion columns only (the trainer asks for `logits_to_keep`), the gradients.
+  * train phase: the largest of three moments of a micro-step (`_train_moments`): the end of the forward
+    (activations saved for backward, counted tensor by tensor below for the naive and the shared-prompt packing;
+    autocast's weight copies; the logits of the completion columns only, `logits_to_keep`), the start of the backward
+    (the logits' gradients, the LM head's weight gradient), the end of the backward (all gradients, and AdamW's step
+    temporaries). Backward frees a layer's activations as it makes its gradients, so the two never add up in full.
   * generation (HF engine): the KV cache of `generation_batch_size` sequences; vLLM instead reserves its fixed share
     of the GPU (`vllm_gpu_memory_utilization`) for its own weights and KV cache for the whole run.
 """
@@ -37,8 +40,9 @@ class PlanInput:
     engine: str = "hf"  # hf | vllm
     vllm_share: float = 0.3
     generation_batch_size: int = 64
-    shared_prompt: bool = False  # a group's prompt is trained once, its G completions attend to it
+    shared_prompt: bool = True  # a group's prompt is trained once, its G completions attend to it (train's default)
     kl_reference: bool = False  # kl_coef > 0 keeps a frozen reference model
+    optimizer_foreach: bool = True  # AdamW's multi-tensor step: torch's default on a GPU (on CPU it loops per tensor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class MemoryEstimate:
     train: tuple[tuple[str, int], ...]  # added during forward/backward
     generate: tuple[tuple[str, int], ...]  # added during generation
     vllm_kv_tokens: int = 0  # tokens the vLLM share holds in its KV cache (0 = HF engine, or weights do not fit)
+    train_moment: str = ""  # when in the micro-step the train phase peaks ("start of backward", ...)
 
     @property
     def train_peak(self) -> int:
@@ -70,20 +75,73 @@ def _dtypes(inp: PlanInput) -> tuple[int, int, bool]:
     return 2, 2, False  # bf16 weights (LoRA base, FSDP2's bf16 compute params)
 
 
-def activation_bytes_per_token_layer(inp: PlanInput) -> int:
-    """Bytes one decoder layer saves for backward per token (HF Qwen2/Llama layer, SDPA attention).
+def _lora_casts(inp: PlanInput) -> bool:
+    """LoRA under bf16: the trainer autocasts, peft casts each adapter's input to the adapters' fp32 and autocast casts
+    it back to bf16: every adapted linear keeps its own bf16 copy of its input."""
+    return inp.finetune == "lora" and inp.dtype != "float32"
 
-    RMSNorm (computed in fp32) saves its fp32 input and normalised output: 8h bytes, 10h with a bf16 residual
-    (plus the cast back). Matmul operands at D bytes: the attention input (autocast casts it separately for each of
-    q, k, v: 3 copies), q / k / v / attention output kept by SDPA (k and v repeated to all heads for GQA: h each), the
-    o_proj input, the MLP input (2 copies under autocast: gate, up), and SwiGLU's gate, silu(gate), up and product (4I).
-    """
+
+def activation_bytes_per_token_layer(inp: PlanInput, kv_repeated: bool) -> int:
+    """Bytes one HF Qwen2/Llama decoder layer saves for backward per token (SDPA attention), tensor by tensor as
+    autograd keeps them (checked with saved-tensor hooks on SmolLM2 and Qwen2.5 layers, docs/plan.md).
+
+    `kv_repeated`: transformers repeats K/V to all heads (repeat_kv) when it passes SDPA a mask (a padded batch);
+    without a mask SDPA does GQA itself and keeps K/V at their KV width."""
     s, h, i = inp.shape, inp.shape.hidden, inp.shape.intermediate
     residual, operand, autocast = _dtypes(inp)
-    norms = 2 * (8 * h if residual == 4 else 10 * h)
-    copies = 5 if autocast else 2  # separate casts of the attention and MLP inputs
-    q_dim = s.heads * s.head_dim
-    return norms + operand * (copies * h + 4 * q_dim + h + 4 * i) - operand * h  # o_proj input is q_dim wide
+    full = inp.finetune == "full"
+    q = s.heads * s.head_dim
+    kv = q if kv_repeated else s.kv_dim
+    # RMSNorm computes in fp32: pow/mul keep its fp32 input (the fp32 residual itself, or an fp32 copy of a bf16 one)
+    # and an fp32 rsqrt per token; the normalised output (residual dtype) is kept only to train the norm's weight.
+    norms = 2 * (4 * h + 4 + (residual * h if full else 0))
+    if autocast:  # fp32 activations: autocast casts the input separately for each of q, k, v and gate, up
+        inputs = operand * (3 * h + 2 * h)
+    elif _lora_casts(inp):  # each lora_A keeps its own bf16 copy: q, k, v, o_proj, gate, up (down_proj's: in `mlp`)
+        inputs = operand * (3 * h + q + 2 * h)
+    else:  # one tensor serves q/k/v, one gate/up; o_proj's input is SDPA's output, down_proj's the SwiGLU product
+        inputs = operand * 2 * h
+    # SDPA keeps q, k, v and its output (already laid out as o_proj's input), and an fp32 logsumexp per head
+    attention = operand * (2 * q + 2 * kv) + 4 * s.heads
+    mlp = operand * 4 * i  # gate (silu's input), silu(gate), up, and the product (or under LoRA casts, its copy)
+    lora = operand * 7 * inp.lora_rank if not full else 0  # each adapter's A output, kept by its B
+    return norms + inputs + attention + mlp + lora
+
+
+def _micro_batch_layout(inp: PlanInput) -> tuple[bool, int, int, int]:
+    """(shared?, rows, slots per row, tokens per row) of one micro-batch as the trainer packs it
+    (`train.shared_prompt.pack_micro_batch`): shared rows only when some samples share a prompt."""
+    p, c, m = inp.prompt_tokens, inp.completion_tokens, inp.micro_batch_size
+    slots = min(m, inp.group_size)
+    if inp.shared_prompt and slots > 1:
+        return True, -(-m // inp.group_size), slots, p + slots * c
+    return False, m, 1, p + c
+
+
+def train_tokens_per_micro_batch(inp: PlanInput) -> int:
+    """Tokens in one forward/backward: every sequence carries its prompt, unless the group's prompt is shared."""
+    _, rows, _, width = _micro_batch_layout(inp)
+    return rows * width
+
+
+def attention_extra_bytes_per_row_layer(inp: PlanInput) -> int:
+    """What a layer's attention keeps beyond the per-token count, per row of the micro-batch.
+
+    Naive rows are left-padded to the longest (completions differ in length), so transformers passes a mask, and SDPA
+    converts the boolean [L, L] mask to the query's dtype in every layer and keeps it. The shared-prompt attention
+    (`train.shared_prompt`) runs two SDPA calls with their own masks ([W, W] for the prompt, [G*C, W+C] for the slots),
+    keeps copies of the slots' queries and of the prompt's K/V expanded to the G slots, and a separate output tensor
+    (the concatenation) as o_proj's input."""
+    shared, _, g, width = _micro_batch_layout(inp)
+    _, operand, _ = _dtypes(inp)
+    if not shared:
+        return operand * width * width
+    s, w, c = inp.shape, inp.prompt_tokens, inp.completion_tokens
+    q = s.heads * s.head_dim
+    masks = w * w + g * c * (w + c)
+    slot_copies = g * c * q + 2 * g * (w + c) * s.kv_dim
+    output = 0 if _lora_casts(inp) else width * q  # o_proj's input (under LoRA casts, its copy is in the per-token count)
+    return operand * (masks + slot_copies + output)
 
 
 def model_state_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
@@ -103,6 +161,8 @@ def model_state_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
         parts += [("frozen base weights", base), ("LoRA adapter + grads + AdamW (fp32)", 16 * n)]
         if sharded:
             parts.append(("FSDP2 gathered layers", 2 * operand * s.layer_params + operand * s.embedding_params))
+    if inp.sharding == "ddp" and inp.gpus > 1 and inp.finetune == "full":
+        parts.append(("DDP gradient buckets (fp32, allocated when DDP wraps the model)", 4 * s.params))
     if inp.kl_reference:
         parts.append(("KL reference model (frozen)", (4 if inp.dtype == "float32" else 2) * s.params))
     if inp.engine == "vllm":
@@ -110,41 +170,78 @@ def model_state_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
     return tuple(parts)
 
 
-def train_tokens_per_micro_batch(inp: PlanInput) -> int:
-    """Tokens in one forward/backward: every sequence carries its prompt, unless the group's prompt is shared."""
-    p, c, m = inp.prompt_tokens, inp.completion_tokens, inp.micro_batch_size
-    if inp.shared_prompt:
-        groups = max(1, m // inp.group_size)
-        return groups * (p + inp.group_size * c)
-    return m * (p + c)
-
-
-def train_phase_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
+def activation_bytes(inp: PlanInput) -> tuple[int, int]:
+    """(kept through the forward, one layer recomputed in backward under checkpointing) in bytes."""
     s = inp.shape
-    residual, operand, autocast = _dtypes(inp)
-    tokens = train_tokens_per_micro_batch(inp)
-    per_layer = activation_bytes_per_token_layer(inp)
-    if inp.gradient_checkpointing:
-        # each layer's input is kept; backward recomputes one layer at a time (its activations + their grads)
-        acts = tokens * (s.layers * residual * s.hidden + 2 * per_layer)
-    else:
-        acts = tokens * (s.layers * per_layer + per_layer)
-    rows = inp.micro_batch_size * (inp.completion_tokens + 1)
-    # logits of the completion columns: the LM head's output (D bytes), its fp32 copy divided by T (kept for
-    # logsumexp), and the fp32 gradient flowing back: ~3 fp32-sized tensors of rows x vocab at the peak
-    logits = rows * s.vocab * (operand + 4 + 4)
-    if inp.finetune == "full":
-        grads = 4 * s.params // (inp.gpus if inp.sharding == "fsdp2" else 1)
-        if inp.sharding == "fsdp2":
-            grads += 2 * operand * s.layer_params  # unsharded grads of the layer being reduce-scattered
-    else:
-        grads = 0  # counted with the adapter
-    parts = [("activations", acts), ("logits (completion columns)", logits), ("gradients", grads)]
-    if autocast:
-        parts.append(("autocast's bf16 weight copies", 2 * s.params))
-    if inp.sharding == "ddp" and inp.gpus > 1 and inp.finetune == "full":
-        parts.append(("DDP gradient buckets", 4 * s.params))
-    return tuple(parts)
+    residual, _, _ = _dtypes(inp)
+    shared, rows, _, width = _micro_batch_layout(inp)
+    tokens = rows * width
+    layer = tokens * activation_bytes_per_token_layer(inp, kv_repeated=not shared) + rows * attention_extra_bytes_per_row_layer(inp)
+    final_norm = tokens * (4 * s.hidden + 4 + (residual * s.hidden if inp.finetune == "full" else 0))
+    if inp.gradient_checkpointing:  # each layer keeps only its input (the residual stream); backward recomputes one
+        return tokens * s.layers * residual * s.hidden + final_norm, layer
+    return s.layers * layer + final_norm, 0
+
+
+def _logit_rows(inp: PlanInput) -> int:
+    """Rows of logits the trainer computes (`logits_to_keep`): a naive row's completion columns plus the prompt's last,
+    a shared row's G slots plus the prompt's last."""
+    shared, rows, g, _ = _micro_batch_layout(inp)
+    return rows * ((g if shared else 1) * inp.completion_tokens + 1)
+
+
+def _autocast_copies(inp: PlanInput) -> int:
+    """Autocast caches a bf16 copy of every weight a matmul reads (linear weights and biases, the LM head; not the
+    norms or the embedding lookup) for the length of the forward; the linears keep them for backward."""
+    s = inp.shape
+    if _dtypes(inp)[2]:
+        return 2 * (s.layers * (s.layer_params - 2 * s.hidden) + s.vocab * s.hidden)
+    if _lora_casts(inp):
+        return 2 * s.lora_params(inp.lora_rank)
+    return 0
+
+
+def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
+    """What is live, beyond the model states, at each candidate peak of a micro-step. Backward frees each layer's
+    activations as it creates that layer's gradients, so the two never both reach full size: the peak is at the end
+    of the forward, the start of the backward, or the end of the backward (+ the optimizer step)."""
+    s, v = inp.shape, inp.shape.vocab
+    _, operand, _ = _dtypes(inp)
+    full, fsdp = inp.finetune == "full", inp.sharding == "fsdp2"
+    kept, recomputed = activation_bytes(inp)
+    rows = _logit_rows(inp)
+    copies = _autocast_copies(inp)
+    # forward: the LM head's output (operand dtype), its fp32 copy (`.float()`, bf16 only) and that divided by T
+    logits_fwd = rows * v * (operand + (4 if operand == 2 else 0) + 4)
+    # backward: the kept fp32 logits/T (logsumexp's input) and two fp32 gradients (logsumexp's and gather's) summed
+    logits_bwd = rows * v * (4 + 4 + 4)
+    head_grad = (operand if fsdp else 4) * v * s.hidden if full else 0  # the LM head's weight grad comes first
+    end_of_forward = (("activations kept for backward", kept), ("autocast's bf16 weight copies", copies),
+                      ("logits (completion columns) + fp32 copies", logits_fwd))
+    start_of_backward = (("activations kept for backward", kept),
+                         ("autocast's bf16 weight copies", 0 if inp.gradient_checkpointing else copies),
+                         ("logits/T + its gradients (fp32)", logits_bwd), ("LM head weight gradient", head_grad),
+                         ("one layer recomputed (checkpointing)", recomputed))
+    moments = {"end of forward": end_of_forward, "start of backward": start_of_backward}
+    if full:
+        trainable = s.params // (inp.gpus if fsdp else 1)
+        grads = [("gradients (fp32)", 4 * trainable)]
+        if fsdp:
+            grads.append(("unsharded grads of the layer being reduce-scattered", 2 * operand * s.layer_params))
+        elif s.tied_embeddings:  # the embedding's dense gradient, added into the tied LM head's
+            grads.append(("embedding gradient before accumulation", 4 * v * s.hidden))
+        # AdamW's step: foreach (torch's default on GPU) sqrt's every exp_avg_sq at once; the CPU loop one at a time
+        largest = v * s.hidden if not fsdp else s.layer_params
+        step = 4 * trainable if inp.optimizer_foreach else 2 * 4 * largest
+        moments["end of backward + AdamW step"] = (*grads, ("AdamW step temporaries", step))
+    return moments
+
+
+def train_phase_bytes(inp: PlanInput) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """(the moment of the train-phase peak, what is live then beyond the model states)."""
+    moments = _train_moments(inp)
+    moment = max(moments, key=lambda m: sum(b for _, b in moments[m]))
+    return moment, tuple(part for part in moments[moment] if part[1])
 
 
 def generate_phase_bytes(inp: PlanInput) -> tuple[tuple[str, int], int]:
@@ -168,4 +265,5 @@ def generate_phase_bytes(inp: PlanInput) -> tuple[tuple[str, int], int]:
 
 def estimate_memory(inp: PlanInput) -> MemoryEstimate:
     generate, kv_tokens = generate_phase_bytes(inp)
-    return MemoryEstimate(model_state_bytes(inp), train_phase_bytes(inp), generate, kv_tokens)
+    moment, train = train_phase_bytes(inp)
+    return MemoryEstimate(model_state_bytes(inp), train, generate, kv_tokens, moment)
