@@ -64,7 +64,7 @@ def run_plan_bench(models: tuple[str, ...] = ("tiny", "smollm2-135m", "qwen2.5-1
                        f"{plan.train_peak / 2**20:7.1f} MiB ({rows[-1]['error']:+.1%})")
     errors = [abs(r["error"]) for r in rows if "error" in r] or [float("nan")]
     return {"rows": rows, "max_abs_error": max(errors), "mean_abs_error": sum(errors) / len(errors),
-            "how": "one fresh process per row, one thread, MALLOC_MMAP_THRESHOLD_=65536: peak resident set (VmHWM, "
+            "how": "one fresh process per row, one thread, MALLOC_MMAP_THRESHOLD_=4096: peak resident set (VmHWM, "
                    "reset after the model, its AdamW moments and a gc) minus the resident set before the model, "
                    "over one training micro-step as the trainer runs it (its packer, log-probs, autocast under bf16, "
                    "backward, AdamW step); `measured` splits it: states after loading, live after the forward, and "

@@ -3,10 +3,12 @@ shared-prompt; its log-probs; autocast under bf16; backward; AdamW) in a fresh p
 phase, next to the plan's estimate of the same thing.
 
 On CPU the peak is the process's resident-set high-water mark (VmHWM, reset through /proc/self/clear_refs) minus
-the resident set before the model was loaded; `measure` runs it with MALLOC_MMAP_THRESHOLD_=65536 so that every large
-block is mmap'd and unmapped on free, and the resident set follows live memory. On a GPU it is
+the resident set before the model was loaded; `measure` runs it with MALLOC_MMAP_THRESHOLD_=4096 so that every block of a
+page or more is mmap'd and unmapped on free: the resident set then follows live memory (with a higher threshold,
+blocks below it come from heap memory an earlier step already made resident, and go uncounted: LoRA's adapters). On a GPU it is
 `torch.cuda.max_memory_allocated` minus what was allocated before the model. Model loading is not part of the peak:
-VmHWM is reset after the model, its AdamW moments (allocated by one zero-gradient step) and a gc, because the plan
+The weights are copied into process memory (a
+safetensors load of the same dtype leaves them mmap'd from the file); VmHWM is reset after the model, its AdamW moments (allocated by one zero-gradient step) and a gc, because the plan
 does not model loading (transformers' load holds a second copy of some weights for a moment).
 """
 
@@ -125,6 +127,9 @@ def _micro_step(step: MicroStep) -> dict[str, int]:
     mem.reset_peak()
     model, _ = load_policy(spec)
     model.to(device)
+    if not cuda:  # weights loaded from a safetensors file of the same dtype stay mmap'd, file-backed and paged in
+        for p in model.parameters():  # lazily: copy them into process memory, as a GPU holds them
+            p.data = p.data.clone()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-6)
     for p in trainable:  # one zero-gradient step allocates AdamW's moments: the steady state of a run
@@ -164,8 +169,8 @@ def _micro_step(step: MicroStep) -> dict[str, int]:
 
 def measure(step: MicroStep, timeout_s: float = 900) -> dict[str, int]:
     """`run_micro_step` in a fresh interpreter (a clean high-water mark, no peak leaking between rows), one thread."""
-    # every large block is mmap'd and returned on free: the resident set then follows live memory
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
+    # every block of a page or more is mmap'd and returned on free: the resident set then follows live memory
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "4096"}
     code = ("import json,sys; from srl_agent.perf.plan_measure import MicroStep, run_micro_step; "
             "print(json.dumps(run_micro_step(MicroStep(**json.loads(sys.argv[1])))))")
     out = subprocess.run([sys.executable, "-c", code, json.dumps(asdict(step))], env=env, capture_output=True, text=True,

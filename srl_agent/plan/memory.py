@@ -130,16 +130,17 @@ def attention_extra_bytes_per_row_layer(inp: PlanInput) -> int:
     Naive rows are left-padded to the longest (completions differ in length), so transformers passes a mask, and SDPA
     converts the boolean [L, L] mask to the query's dtype in every layer and keeps it. The shared-prompt attention
     (`train.shared_prompt`) runs two SDPA calls with their own masks ([W, W] for the prompt, [G*C, W+C] for the slots),
-    keeps copies of the slots' queries and of the prompt's K/V expanded to the G slots, and a separate output tensor
+    keeps the prompt's K/V expanded to the G slots (and the slots' queries, copied when rows > 1), and a separate output tensor
     (the concatenation) as o_proj's input."""
-    shared, _, g, width = _micro_batch_layout(inp)
+    shared, rows, g, width = _micro_batch_layout(inp)
     _, operand, _ = _dtypes(inp)
     if not shared:
         return operand * width * width
     s, w, c = inp.shape, inp.prompt_tokens, inp.completion_tokens
     q = s.heads * s.head_dim
     masks = w * w + g * c * (w + c)
-    slot_copies = g * c * q + 2 * g * (w + c) * s.kv_dim
+    # the slots' queries are a view of q in a one-row micro-batch, a copy when rows are merged with slots
+    slot_copies = (g * c * q if rows > 1 else 0) + 2 * g * (w + c) * s.kv_dim
     output = 0 if _lora_casts(inp) else width * q  # o_proj's input (under LoRA casts, its copy is in the per-token count)
     return operand * (masks + slot_copies + output)
 
@@ -158,7 +159,7 @@ def model_state_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
     else:
         base = (4 if inp.dtype == "float32" else 2) * s.params // (w if sharded else 1)
         n = s.lora_params(inp.lora_rank)
-        parts += [("frozen base weights", base), ("LoRA adapter + grads + AdamW (fp32)", 16 * n)]
+        parts += [("frozen base weights", base), ("LoRA adapter + AdamW moments (fp32)", 12 * n)]
         if sharded:
             parts.append(("FSDP2 gathered layers", 2 * operand * s.layer_params + operand * s.embedding_params))
     if inp.sharding == "ddp" and inp.gpus > 1 and inp.finetune == "full":
@@ -213,14 +214,15 @@ def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
     copies = _autocast_copies(inp)
     # forward: the LM head's output (operand dtype), its fp32 copy (`.float()`, bf16 only) and that divided by T
     logits_fwd = rows * v * (operand + (4 if operand == 2 else 0) + 4)
-    # backward: the kept fp32 logits/T (logsumexp's input) and two fp32 gradients (logsumexp's and gather's) summed
-    logits_bwd = rows * v * (4 + 4 + 4)
+    # backward: the kept fp32 logits/T (logsumexp's input), gather's gradient (zeros but the picked entries), and in
+    # logsumexp's backward exp(x - lse) and its product with the incoming gradient: four fp32 [rows, vocab] at once
+    logits_bwd = rows * v * (4 + 4 + 4 + 4)
     head_grad = (operand if fsdp else 4) * v * s.hidden if full else 0  # the LM head's weight grad comes first
     end_of_forward = (("activations kept for backward", kept), ("autocast's bf16 weight copies", copies),
                       ("logits (completion columns) + fp32 copies", logits_fwd))
     start_of_backward = (("activations kept for backward", kept),
                          ("autocast's bf16 weight copies", 0 if inp.gradient_checkpointing else copies),
-                         ("logits/T + its gradients (fp32)", logits_bwd), ("LM head weight gradient", head_grad),
+                         ("logits/T + logsumexp's backward (fp32)", logits_bwd), ("LM head weight gradient", head_grad),
                          ("one layer recomputed (checkpointing)", recomputed))
     moments = {"end of forward": end_of_forward, "start of backward": start_of_backward}
     if full:
@@ -234,6 +236,11 @@ def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
         largest = v * s.hidden if not fsdp else s.layer_params
         step = 4 * trainable if inp.optimizer_foreach else 2 * 4 * largest
         moments["end of backward + AdamW step"] = (*grads, ("AdamW step temporaries", step))
+    else:  # the adapters' fp32 gradients, and the step's temporaries (foreach: one per adapter; else the largest, twice)
+        n = s.lora_params(inp.lora_rank)
+        largest = max(s.hidden, s.intermediate) * inp.lora_rank
+        moments["end of backward + AdamW step"] = (("LoRA gradients (fp32)", 4 * n),
+                                                   ("AdamW step temporaries", 4 * n if inp.optimizer_foreach else 2 * 4 * largest))
     return moments
 
 
