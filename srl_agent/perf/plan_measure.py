@@ -143,7 +143,8 @@ def _micro_step(step: MicroStep) -> dict[str, int]:
     batch = pack_micro_batch(_samples(step, vocab), pad_id=0, device=device, shared=step.shared_prompt)
     mask, _ = completion_columns(batch)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    weight_shapes = {tuple(p.shape) for p in model.parameters() if p.dim() == 2}
+    # autocast's weight copies, as the linears keep them (addmm keeps the transposed view)
+    weight_shapes = {s for p in model.parameters() if p.dim() == 2 for s in (tuple(p.shape), tuple(p.shape)[::-1])}
     saved: dict[int, tuple[int, bool]] = {}
 
     def keep(t: Any) -> Any:  # records each storage autograd keeps once: bytes, and whether it is a weight's copy

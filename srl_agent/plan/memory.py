@@ -205,7 +205,8 @@ def _autocast_copies(inp: PlanInput) -> int:
 def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
     """What is live, beyond the model states, at each candidate peak of a micro-step. Backward frees each layer's
     activations as it creates that layer's gradients, so the two never both reach full size: the peak is at the end
-    of the forward, the start of the backward, or the end of the backward (+ the optimizer step)."""
+    of the forward, the start of the backward (the logits' backward), the LM head's backward, the last layer's
+    backward (recomputed under checkpointing), or the end of the backward (+ the optimizer step)."""
     s, v = inp.shape, inp.shape.vocab
     _, operand, _ = _dtypes(inp)
     full, fsdp = inp.finetune == "full", inp.sharding == "fsdp2"
@@ -220,11 +221,21 @@ def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
     head_grad = (operand if fsdp else 4) * v * s.hidden if full else 0  # the LM head's weight grad comes first
     end_of_forward = (("activations kept for backward", kept), ("autocast's bf16 weight copies", copies),
                       ("logits (completion columns) + fp32 copies", logits_fwd))
-    start_of_backward = (("activations kept for backward", kept),
-                         ("autocast's bf16 weight copies", 0 if inp.gradient_checkpointing else copies),
-                         ("logits/T + logsumexp's backward (fp32)", logits_bwd), ("LM head weight gradient", head_grad),
-                         ("one layer recomputed (checkpointing)", recomputed))
-    moments = {"end of forward": end_of_forward, "start of backward": start_of_backward}
+    held = (("activations kept for backward", kept),  # through the backward (their own layer's part freed later)
+            ("autocast's bf16 weight copies", 0 if inp.gradient_checkpointing else copies))  # kept by the linears
+    # the LM head's backward: the logits' fp32 gradient (and its bf16 cast) in, the head's weight gradient out; that
+    # gradient (full fine-tuning) then stays for the rest of the backward
+    logits_grad = rows * v * (4 + (operand if operand == 2 else 0))
+    # a layer's backward: the incoming residual gradient, and in the MLP's backward up to three [tokens, I] gradients
+    # at once (of the product, then of silu(gate) and up, then of gate)
+    residual, _, _ = _dtypes(inp)
+    transient = train_tokens_per_micro_batch(inp) * (residual * s.hidden + 3 * operand * s.intermediate)
+    moments = {"end of forward": end_of_forward,
+               "start of backward": (*held, ("logits/T + logsumexp's backward (fp32)", logits_bwd)),
+               "LM head's backward": (*held, ("logits' gradient", logits_grad), ("LM head weight gradient", head_grad)),
+               "last layer's backward": (*held, ("LM head weight gradient", head_grad),
+                                         ("the layer recomputed (checkpointing)", recomputed),
+                                         ("the layer's gradients in flight", transient))}
     if full:
         trainable = s.params // (inp.gpus if fsdp else 1)
         grads = [("gradients (fp32)", 4 * trainable)]
