@@ -210,12 +210,17 @@ def _register_plan(group: Any) -> None:
     p.add_argument("--group-size", type=int, default=4, help="samples per micro-step (one group)")
     p.add_argument("--prompt-tokens", type=int, default=512)
     p.add_argument("--completion-tokens", type=int, default=128)
+    p.add_argument("--reestimate", metavar="JSON", help="recompute the estimates of a saved result with the current "
+                   "plan, keeping its measurements (no measuring)")
     p.set_defaults(func=_bench_plan)
 
 
 def _bench_plan(args: argparse.Namespace) -> int:
-    from srl_agent.perf.plan import run_plan_bench
+    from srl_agent.perf.plan import reestimate, run_plan_bench
 
+    if args.reestimate:
+        write_json(reestimate(json.loads(Path(args.reestimate).read_text())), args.json)
+        return 0
     write_json(run_plan_bench(tuple(m.strip() for m in args.models.split(",")), args.group_size, args.prompt_tokens,
                               args.completion_tokens), args.json)
     return 0

@@ -12,7 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from srl_agent.perf.plan_measure import MicroStep, measure, plan_of
+from srl_agent.perf.plan_measure import MicroStep, measure, plan_input
+from srl_agent.plan.memory import estimate_memory
+from srl_agent.plan.shape import ModelShape, load_shape
 
 GRID = [{"dtype": d, "finetune": f, "gradient_checkpointing": c, "shared_prompt": True}
         for d, f, c in itertools.product(("float32", "bfloat16"), ("full", "lora"), (False, True))]
@@ -48,10 +50,8 @@ def run_plan_bench(models: tuple[str, ...] = ("tiny", "smollm2-135m", "qwen2.5-1
         for label, path, variant in tqdm(cases, desc="perf plan", unit="micro-step"):
             step = MicroStep(path, micro_batch_size=group_size, group_size=group_size, prompt_tokens=prompt_tokens,
                              completion_tokens=completion_tokens, **variant)  # type: ignore[arg-type]
-            plan = plan_of(step)
-            row: dict[str, Any] = {**asdict(step), "model": label, "estimated_bytes": plan.train_peak,
-                                   "estimate": {"persistent": dict(plan.persistent), "train": dict(plan.train),
-                                                "train_moment": plan.train_moment}}
+            shape = load_shape(path)
+            row: dict[str, Any] = {**asdict(step), "model": label, "shape": asdict(shape), **_estimate(step, shape)}
             try:
                 measured = measure(step)
             except (RuntimeError, subprocess.TimeoutExpired) as e:  # recorded; the grid goes on
@@ -59,9 +59,32 @@ def run_plan_bench(models: tuple[str, ...] = ("tiny", "smollm2-135m", "qwen2.5-1
                 tqdm.write(f"{label:22s} {variant}: FAILED {str(e)[-200:]}")
                 continue
             rows.append({**row, "measured_bytes": measured["peak"], "measured": measured,
-                         "error": (plan.train_peak - measured["peak"]) / measured["peak"]})
+                         "error": (row["estimated_bytes"] - measured["peak"]) / measured["peak"]})
             tqdm.write(f"{label:22s} {variant}: measured {measured['peak'] / 2**20:7.1f} MiB, estimated "
-                       f"{plan.train_peak / 2**20:7.1f} MiB ({rows[-1]['error']:+.1%})")
+                       f"{row['estimated_bytes'] / 2**20:7.1f} MiB ({rows[-1]['error']:+.1%})")
+    return _summary(rows)
+
+
+def _estimate(step: MicroStep, shape: ModelShape) -> dict[str, Any]:
+    plan = estimate_memory(plan_input(step, shape))
+    return {"estimated_bytes": plan.train_peak, "estimate": {"persistent": dict(plan.persistent), "train": dict(plan.train),
+                                                            "train_moment": plan.train_moment}}
+
+
+def reestimate(result: dict[str, Any]) -> dict[str, Any]:
+    """A saved result with every estimate recomputed by the current plan, the measurements kept: checks a change
+    of the memory model against measured micro-steps without measuring them again."""
+    rows = []
+    for row in result["rows"]:
+        step = MicroStep(**{f: row[f] for f in MicroStep.__dataclass_fields__})
+        new = {**row, **_estimate(step, ModelShape(**row["shape"]))}
+        if "measured_bytes" in row:
+            new["error"] = (new["estimated_bytes"] - row["measured_bytes"]) / row["measured_bytes"]
+        rows.append(new)
+    return {**_summary(rows), "how": result["how"]}
+
+
+def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     errors = [abs(r["error"]) for r in rows if "error" in r] or [float("nan")]
     return {"rows": rows, "max_abs_error": max(errors), "mean_abs_error": sum(errors) / len(errors),
             "how": "one fresh process per row, one thread, MALLOC_MMAP_THRESHOLD_=4096: peak resident set (VmHWM, "

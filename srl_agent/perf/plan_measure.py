@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.plan.memory import MemoryEstimate, PlanInput, estimate_memory
+from srl_agent.plan.shape import ModelShape
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +182,19 @@ def measure(step: MicroStep, timeout_s: float = 900) -> dict[str, int]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def plan_of(step: MicroStep, cuda: bool = False) -> MemoryEstimate:
-    """The plan's estimate of the same micro-step: one device, no generation, AdamW's step as torch runs it there."""
-    from srl_agent.plan.shape import load_shape
-
-    return estimate_memory(PlanInput(
-        shape=load_shape(step.model), gpus=1, finetune=step.finetune, lora_rank=step.lora_rank, dtype=step.dtype,
+def plan_input(step: MicroStep, shape: ModelShape, cuda: bool = False) -> PlanInput:
+    """The plan's input for the micro-step: one device, no generation, AdamW's step as torch runs it there."""
+    return PlanInput(
+        shape=shape, gpus=1, finetune=step.finetune, lora_rank=step.lora_rank, dtype=step.dtype,
         micro_batch_size=step.micro_batch_size, prompt_tokens=step.prompt_tokens, completion_tokens=step.completion_tokens,
         gradient_checkpointing=step.gradient_checkpointing, shared_prompt=step.shared_prompt, group_size=step.group_size,
-        optimizer_foreach=cuda))
+        optimizer_foreach=cuda)
+
+
+def plan_of(step: MicroStep, cuda: bool = False) -> MemoryEstimate:
+    from srl_agent.plan.shape import load_shape
+
+    return estimate_memory(plan_input(step, load_shape(step.model), cuda))
 
 
 def estimate_micro_step(step: MicroStep, cuda: bool = False) -> int:

@@ -206,7 +206,7 @@ def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
     """What is live, beyond the model states, at each candidate peak of a micro-step. Backward frees each layer's
     activations as it creates that layer's gradients, so the two never both reach full size: the peak is at the end
     of the forward, the start of the backward (the logits' backward), the LM head's backward, the last layer's
-    backward (recomputed under checkpointing), or the end of the backward (+ the optimizer step)."""
+    backward (recomputed under checkpointing), the end of the backward, or the optimizer step."""
     s, v = inp.shape, inp.shape.vocab
     _, operand, _ = _dtypes(inp)
     full, fsdp = inp.finetune == "full", inp.sharding == "fsdp2"
@@ -238,20 +238,21 @@ def _train_moments(inp: PlanInput) -> dict[str, tuple[tuple[str, int], ...]]:
                                          ("the layer's gradients in flight", transient))}
     if full:
         trainable = s.params // (inp.gpus if fsdp else 1)
-        grads = [("gradients (fp32)", 4 * trainable)]
+        grads = ("gradients (fp32)", 4 * trainable)
         if fsdp:
-            grads.append(("unsharded grads of the layer being reduce-scattered", 2 * operand * s.layer_params))
-        elif s.tied_embeddings:  # the embedding's dense gradient, added into the tied LM head's
-            grads.append(("embedding gradient before accumulation", 4 * v * s.hidden))
-        # AdamW's step: foreach (torch's default on GPU) sqrt's every exp_avg_sq at once; the CPU loop one at a time
+            last = ("unsharded grads of the layer being reduce-scattered", 2 * operand * s.layer_params)
+        else:  # the embedding's dense gradient before it is added into .grad (tied: into the LM head's)
+            last = ("embedding gradient before accumulation", 4 * v * s.hidden if s.tied_embeddings else 0)
         largest = v * s.hidden if not fsdp else s.layer_params
-        step = 4 * trainable if inp.optimizer_foreach else 2 * 4 * largest
-        moments["end of backward + AdamW step"] = (*grads, ("AdamW step temporaries", step))
-    else:  # the adapters' fp32 gradients, and the step's temporaries (foreach: one per adapter; else the largest, twice)
-        n = s.lora_params(inp.lora_rank)
+    else:
+        trainable = s.lora_params(inp.lora_rank)
+        grads, last = ("LoRA gradients (fp32)", 4 * trainable), ("", 0)
         largest = max(s.hidden, s.intermediate) * inp.lora_rank
-        moments["end of backward + AdamW step"] = (("LoRA gradients (fp32)", 4 * n),
-                                                   ("AdamW step temporaries", 4 * n if inp.optimizer_foreach else 2 * 4 * largest))
+    moments["end of backward"] = (grads, last)
+    # AdamW's step, after backward: foreach (torch's default on GPU) takes sqrt(exp_avg_sq) of every tensor at once;
+    # the per-tensor loop (CPU) one tensor at a time, with the sqrt and its quotient by the bias correction both alive
+    step = 4 * trainable if inp.optimizer_foreach else 2 * 4 * largest
+    moments["AdamW step"] = (grads, ("AdamW step temporaries", step))
     return moments
 
 
