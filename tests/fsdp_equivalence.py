@@ -3,7 +3,8 @@
 Every process builds the same 4 groups (tests/ddp_global_norm.py: same seed, CPU, deterministic); with 2 processes
 the policy is sharded with FSDP2 (train/fsdp.py), rank 0 trains on 3 groups and rank 1 on 1 (uneven, as dynamic
 sampling leaves them: rank 1 pads its micro-batches with zero-loss passes), with 1 process the unsharded policy
-trains on all 4. Three AdamW updates (lr 1e-3) per loss aggregation, shared-prompt packing on. Writes
+trains on all 4. The policy is loaded from a saved directory (from_pretrained: under fsdp.yaml rank 1 gets zeros,
+see train/fsdp.shard). Three AdamW updates (lr 1e-3) per loss aggregation, shared-prompt packing on. Writes
 OUT/fsdp_{world_size}_{loss_agg}.pt: the step losses (averaged over ranks, as metrics.jsonl reports them) and the
 full weights after the updates; with 2 processes also whether the rollout copy equals the gathered weights bitwise.
 
@@ -36,10 +37,19 @@ def main(out: Path) -> None:
     world, rank = accelerator.num_processes, accelerator.process_index
     settings = fsdp.requested(accelerator)
     assert (settings is not None) == (world > 1), "run with 2 processes under docs/accelerate/fsdp.yaml, or 1 plainly"
+    model, tok = load_policy(ModelSpec(name="tiny", seed=3))
+    groups = groups_for(tok, model)
+    mine = groups if world == 1 else [groups[i] for i in SHARES[rank]]
+    saved = out / f"tiny_{world}"
+    if rank == 0:
+        model.save_pretrained(saved)
+        tok.save_pretrained(saved)
+    accelerator.wait_for_everyone()
     for loss_agg in ("grpo", "dapo", "dr_grpo"):
-        model, tok = load_policy(ModelSpec(name="tiny", seed=3))
-        groups = groups_for(tok, model)
-        mine = groups if world == 1 else [groups[i] for i in SHARES[rank]]
+        # from_pretrained: under fsdp.yaml (fsdp_cpu_ram_efficient_loading) rank 1 loads zeros; sharding must
+        # give it rank 0's weights.
+        model, tok = load_policy(ModelSpec(name=str(saved)))
+        loaded_zeros = all(bool((p == 0).all()) for p in model.parameters())
         copy = None
         if settings is not None:
             copy = fsdp.rollout_copy(model, bf16=False)
@@ -62,6 +72,8 @@ def main(out: Path) -> None:
             weights, copy_exact = {n: p.detach().clone() for n, p in model.state_dict().items()}, None
         if rank == 0:
             torch.save({"losses": losses, "weights": weights, "copy_exact": copy_exact}, out / f"fsdp_{world}_{loss_agg}.pt")
+        if rank == 1:
+            (out / "rank1_loaded_zeros.txt").write_text(str(loaded_zeros))
     shutdown(accelerator)
 
 

@@ -31,7 +31,9 @@ def _launch(*args: str) -> None:
 def test_fsdp2_updates_equal_one_process_on_the_union_of_the_ranks_groups(tmp_path):
     """3 AdamW updates (lr 1e-3, shared-prompt packing) with rank 0 holding 3 groups and rank 1 one: the losses and
     the gathered weights equal one unsharded process on all 4 groups, for every loss aggregation. Measured: losses
-    within 3.1e-7 relative, weights within 3.1e-7 absolute (the updates move them by up to 3e-3)."""
+    within 3.1e-7 relative, weights within 3.1e-7 absolute (the updates move them by up to 3e-3). The policy is
+    loaded with from_pretrained, which under fsdp.yaml (fsdp_cpu_ram_efficient_loading) gives rank 1 zeros: sharding
+    must hand it rank 0's weights."""
     import torch
 
     _launch(str(REPO / "tests" / "fsdp_equivalence.py"), str(tmp_path))
@@ -39,6 +41,7 @@ def test_fsdp2_updates_equal_one_process_on_the_union_of_the_ranks_groups(tmp_pa
                          env={**os.environ, **CPU, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}, capture_output=True,
                          text=True, timeout=240)
     assert one.returncode == 0, one.stderr[-4000:]
+    assert (tmp_path / "rank1_loaded_zeros.txt").read_text() == "True"  # the case this test must cover did occur
     for loss_agg in ("grpo", "dapo", "dr_grpo"):
         two = torch.load(tmp_path / f"fsdp_2_{loss_agg}.pt")
         ref = torch.load(tmp_path / f"fsdp_1_{loss_agg}.pt")

@@ -93,9 +93,14 @@ def is_sharded(model: Any) -> bool:
 
 def shard(model: Any, settings: FSDPSettings, bf16: bool) -> Any:
     """fully_shard each decoder layer (one all-gather per layer in forward and backward), then the root (embeddings,
-    final norm, LM head: tied embeddings stay one parameter in one unit). Parameters are fp32 master weights."""
+    final norm, LM head: tied embeddings stay one parameter in one unit). Parameters are fp32 master weights.
+
+    Every rank then takes rank 0's weights (as DDP broadcasts at wrap time): with `fsdp_cpu_ram_efficient_loading`
+    transformers' from_pretrained loads the checkpoint on local rank 0 only and leaves zeros on the other ranks."""
     import torch
+    import torch.distributed as dist
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    from torch.distributed.tensor import distribute_tensor
 
     names = set(settings.layer_classes or getattr(model, "_no_split_modules", None) or ())
     layers = [m for m in model.modules() if type(m).__name__ in names]
@@ -104,9 +109,16 @@ def shard(model: Any, settings: FSDPSettings, bf16: bool) -> Any:
                         "fsdp_transformer_layer_cls_to_wrap to the model's decoder layer class in the accelerate config")
     # bf16: compute in bf16 (parameters all-gathered in bf16), gradients reduce-scattered and kept in fp32.
     policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else MixedPrecisionPolicy()
+    loaded = {name: p.detach() for name, p in model.named_parameters()}  # this rank's values, before sharding
     for layer in layers:
         fully_shard(layer, mp_policy=policy, reshard_after_forward=settings.reshard_after_forward)
     fully_shard(model, mp_policy=policy, reshard_after_forward=False)  # the root's forward ends where backward starts
+    with torch.no_grad():
+        for name, param in model.named_parameters():  # one full parameter at a time on the device
+            shard = distribute_tensor(loaded.pop(name).to(param.device), param.device_mesh, param.placements, src_data_rank=0)
+            param.to_local().copy_(shard.to_local())
+        for buffer in model.buffers():  # not sharded: each rank holds its own (rotary frequencies, ...)
+            dist.broadcast(buffer, src=0)
     return model
 
 
@@ -135,11 +147,14 @@ def refresh(model: Any, copy: Any) -> Any:
     from torch.distributed.tensor import DTensor
 
     targets = dict(copy.named_parameters())
+    buffers = dict(copy.named_buffers())
     with torch.no_grad():
         for name, param in model.named_parameters():
             full = param.full_tensor() if isinstance(param, DTensor) else param
             targets[name].copy_(full)
             del full
+        for name, buffer in model.named_buffers():  # plain tensors, the same on every rank after `shard`
+            buffers[name].copy_(buffer)
     return copy
 
 

@@ -184,6 +184,7 @@ def start_run(cfg: TrainConfig, output: Path, resume: bool, total_updates: int) 
     if fsdp_settings is not None:
         rollout_model = fsdp.rollout_copy(model, bf16).to(accelerator.device)
         model = fsdp.shard(model, fsdp_settings, bf16)
+        fsdp.refresh(model, rollout_model)  # rank 0's weights (the others may have loaded zeros, see fsdp.shard)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   betas=(cfg.adam_beta1, cfg.adam_beta2))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_updates))
