@@ -15,9 +15,13 @@ from srl_agent.plan.speed import DECODE_BW_EFFICIENCY, PREFILL_MFU, TRAIN_MFU, S
 GiB = 1024**3
 ALLOCATOR_RESERVE = 0.10
 CUDA_CONTEXT = int(0.75 * GiB)
-# The plan estimates sharded runs, but `srl-agent train` refuses FSDP/DeepSpeed for now (only DDP is implemented):
-# say so wherever a fix needs it, rather than send a user to a configuration that stops at start.
-FSDP2_NOTE = " (not yet in `train`)"
+# `srl-agent train` runs FSDP2 with engine=hf or vllm-server and refuses it with the in-process vLLM engine (each rank
+# would start one beside its shard): a fix that moves a vLLM run to FSDP2 says so, rather than send a user to a
+# configuration that stops at start. The estimate keeps the vLLM share on each GPU (a server colocated with the trainer).
+
+
+def fsdp2_note(inp: PlanInput) -> str:
+    return " with engine=vllm-server" if inp.engine == "vllm" else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ def _fits(inp: PlanInput) -> bool:
 
 def _candidates(inp: PlanInput) -> list[tuple[str, PlanInput]]:
     """Single changes, cheapest first: memory-only switches, smaller micro-batches, LoRA, then sharding and more GPUs
-    (last while the trainer cannot shard)."""
+    (last: they need more machinery or more GPUs)."""
     r = dataclasses.replace
     out: list[tuple[str, PlanInput]] = []
     if not inp.gradient_checkpointing:
@@ -58,11 +62,11 @@ def _candidates(inp: PlanInput) -> list[tuple[str, PlanInput]]:
         out.append(("finetune=lora gradient_checkpointing=true micro_batch_size=1",
                     r(inp, finetune="lora", gradient_checkpointing=True, micro_batch_size=1)))
     if inp.sharding == "ddp" and inp.gpus > 1:
-        out.append((f"FSDP2 on the same GPUs{FSDP2_NOTE}", r(inp, sharding="fsdp2")))
+        out.append((f"FSDP2 on the same GPUs{fsdp2_note(inp)}", r(inp, sharding="fsdp2")))
     for gpus in (2, 4, 8):
         if gpus > inp.gpus:
-            out.append((f"{gpus} GPUs with FSDP2{FSDP2_NOTE}", r(inp, gpus=gpus, sharding="fsdp2")))
-            out.append((f"{gpus} GPUs with FSDP2{FSDP2_NOTE}, gradient_checkpointing=true, micro_batch_size=1",
+            out.append((f"{gpus} GPUs with FSDP2{fsdp2_note(inp)}", r(inp, gpus=gpus, sharding="fsdp2")))
+            out.append((f"{gpus} GPUs with FSDP2{fsdp2_note(inp)}, gradient_checkpointing=true, micro_batch_size=1",
                         r(inp, gpus=gpus, sharding="fsdp2", gradient_checkpointing=True, micro_batch_size=1)))
     return out
 

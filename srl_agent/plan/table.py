@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from srl_agent.plan.advice import estimate, needed_bytes
+from srl_agent.plan.advice import estimate, fsdp2_note, needed_bytes
 from srl_agent.plan.hardware import GPUS
 from srl_agent.plan.memory import PlanInput
 from srl_agent.plan.shape import load_shape
@@ -18,7 +18,7 @@ def paper_rows() -> list[tuple[str, PlanInput]]:
                      gradient_checkpointing=True, micro_batch_size=2)
     r = dataclasses.replace
     rows = [("full, 1 GPU", base)]
-    rows += [(f"full, {n} GPUs FSDP2 (not yet in `train`)", r(base, gpus=n, sharding="fsdp2")) for n in (2, 4, 8)]
+    rows += [(f"full, {n} GPUs FSDP2{fsdp2_note(base)}", r(base, gpus=n, sharding="fsdp2")) for n in (2, 4, 8)]
     rows += [(f"full, {n} GPUs DDP", r(base, gpus=n)) for n in (8,)]
     rows.append(("LoRA r=16, 1 GPU", r(base, finetune="lora")))
     return rows
