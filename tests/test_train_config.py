@@ -58,6 +58,43 @@ def test_bad_config_file(tmp_path):
         resolve_config(tmp_path / "missing.toml")
 
 
+@pytest.mark.parametrize("name", ["srl.toml", "sft.toml", "rlvr.toml", "srl_to_rlvr.toml", "tiny_cpu.toml",
+                                  "tiny_cpu_rlvr.toml", "smollm2_cpu.toml"])
+def test_method_keys_stay_flat_and_are_read_through_grouped_views(name, tmp_path):
+    """The shipped configs load as they are (flat keys); each method's keys come back grouped and typed, and a run's
+    flat config.json rebuilds the same views (eval reads it)."""
+    import json
+    from importlib import resources
+
+    from srl_agent.train.config import TrainConfig, run_config
+    from srl_agent.train.settings import RLVRSettings, SFTBaselineSettings, WarmStartSettings
+
+    cfg = resolve_config(resources.files("srl_agent.configs").joinpath(name))
+    ws, sft, rl = cfg.warm_start, cfg.sft_baseline, cfg.rlvr
+    assert isinstance(ws, WarmStartSettings) and isinstance(sft, SFTBaselineSettings) and isinstance(rl, RLVRSettings)
+    assert (ws.steps, ws.lr, ws.batch_size, ws.think) == (cfg.sft_steps, cfg.sft_lr, cfg.sft_batch_size, cfg.sft_think)
+    assert (sft.epochs, sft.steps, sft.batch_size) == (cfg.epochs, cfg.steps, cfg.batch_size)
+    assert (rl.bench, rl.split, rl.overlong, rl.workers, rl.docker_hosts) == (cfg.bench, cfg.split, cfg.overlong,
+                                                                              cfg.workers, cfg.docker_hosts)
+    assert (rl.command_timeout_s, rl.grade_timeout_s, rl.agent) == (cfg.command_timeout_s, cfg.grade_timeout_s, cfg.agent)
+    assert "warm_start" not in cfg.to_dict() and "rlvr" not in cfg.to_dict()  # config.json stays flat
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    again = run_config(tmp_path)
+    assert isinstance(again, TrainConfig) and (again.warm_start, again.sft_baseline, again.rlvr) == (ws, sft, rl)
+
+
+def test_sft_baseline_schedule_and_flat_key_errors():
+    cfg = resolve_config(method="sft", overrides=["epochs=3", "batch_size=4"])
+    assert cfg.sft_baseline.schedule(10) == (4, 9)  # 3 epochs x ceil(10 / 4)
+    assert cfg.sft_baseline.schedule(2) == (2, 3)  # fewer trajectories than a batch: one step per epoch
+    assert resolve_config(method="sft", overrides=["epochs=0", "steps=5"]).sft_baseline.schedule(10) == (10, 5)
+    # Validation names the key the user typed, not the view's field.
+    with pytest.raises(UserError, match="sft_batch_size must be > 0"):
+        resolve_config(overrides=["sft_batch_size=0"])
+    with pytest.raises(UserError, match="overlong='drop' is not valid"):
+        resolve_config(method="rlvr", overrides=["overlong=drop"])
+
+
 def test_group_advantages():
     (adv,) = group_advantages([[1.0, 0.0, 0.5, 0.5]], scale=True)
     assert abs(sum(adv)) < 1e-9 and adv[0] > 0 > adv[1] and adv[2] == adv[3] == 0

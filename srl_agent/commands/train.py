@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         args.overrides = [*args.overrides, f"docker_hosts={args.docker_hosts}"]
     cfg = resolve_config(args.config, args.overrides, method=args.method, model=args.model, steps=args.steps,
                          init_from=args.init_from)
-    if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.bench), not trajectories
+    if cfg.method == "rlvr":  # episodes on tasks with tests (cfg.rlvr.bench), not trajectories
         from srl_agent.sandbox.cleanup import install_signal_handlers
         from srl_agent.train.loop import train_rlvr
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if args.eval_bench:
             from srl_agent.train.leaks import check_tasks_no_leak
 
-            print(check_tasks_no_leak(cfg.bench, cfg.split, args.eval_bench))
+            print(check_tasks_no_leak(cfg.rlvr.bench, cfg.rlvr.split, args.eval_bench))
 
         train_rlvr(cfg, args.output, resume=args.resume)
         return 0

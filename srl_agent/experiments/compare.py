@@ -103,7 +103,7 @@ def make_base(model: str, out: Path, scale: dict[str, Any], context: list[str]) 
                          model=str(random_init))
     run = start_run(cfg, out.parent / "base_run", resume=False, total_updates=1)  # the same setup as every arm
     instances, report = load_instances([str(TRAIN_TRAJ)], cfg)
-    if cfg.sft_steps:
+    if cfg.warm_start.steps:
         warm_start(run, tokenize_instances(instances, run.tokenizer, cfg, report))
     run.model.save_pretrained(out)
     run.tokenizer.save_pretrained(out)

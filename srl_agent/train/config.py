@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.errors import UserError
+from srl_agent.train.settings import RLVRSettings, SFTBaselineSettings, WarmStartSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The embedded default training data: 12 expert trajectories recorded on swe-mini's training tasks (trajectories/README.md).
@@ -93,6 +94,7 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "Clip the global gradient norm to this (paper: 1.0).")
     seed: int = _f(0, "Seeds data order, sampling and the tiny model's init. Same seed, same run.")
     # --- SFT warm start (not in the paper; needed for models that cannot yet write the format, e.g. tiny) ---------
+    # Read through the view `warm_start` (train/settings.py), as are the SFT baseline's (`sft_baseline`) and RLVR's (`rlvr`).
     sft_steps: int = _f(0, "Supervised steps on the expert actions before SRL (0 = none, the paper's setting).")
     sft_lr: float = _f(5e-6, "SFT learning rate (the paper's SFT baseline: 5e-6).")
     sft_batch_size: int = _f(8, "Instances per SFT step.")
@@ -155,6 +157,22 @@ class TrainConfig:
 
         return AgentConfig(max_turns=self.max_turns, max_prompt_tokens=self.max_prompt_tokens,
                            max_format_errors=self.max_format_errors, prompt=self.prompt)
+
+    @property
+    def warm_start(self) -> WarmStartSettings:
+        """The SFT warm start's keys (sft_steps, sft_lr, sft_batch_size, sft_think), grouped (train/settings.py)."""
+        return WarmStartSettings(self.sft_steps, self.sft_lr, self.sft_batch_size, self.sft_think)
+
+    @property
+    def sft_baseline(self) -> SFTBaselineSettings:
+        """method=sft's keys (epochs, and the steps / batch / data keys it reads), grouped (train/settings.py)."""
+        return SFTBaselineSettings(self.epochs, self.steps, self.batch_size, self.only_resolved, self.max_prompt_tokens)
+
+    @property
+    def rlvr(self) -> RLVRSettings:
+        """method=rlvr's keys (bench, split, episode limits, overlong, timeouts, workers, docker_hosts), grouped."""
+        return RLVRSettings(self.bench, self.split, self.agent, self.overlong, self.command_timeout_s,
+                            self.grade_timeout_s, self.workers, self.docker_hosts)
 
     @property
     def sampling(self) -> Any:

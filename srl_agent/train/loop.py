@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, trajectories: list[str], output: Path, resume: bool 
     sampler = PromptSampler(len(prompts), cfg.seed, acc.process_index, acc.num_processes)
     if run.resumed:
         sampler.load_state(run.state["sampler"])  # type: ignore[index]
-    elif cfg.sft_steps:
+    elif cfg.warm_start.steps:
         warm_start(run, prompts)
     if cfg.kl_coef > 0:
         from srl_agent.train.runs import load_reference
@@ -135,12 +135,12 @@ def warm_start(run: Run, prompts: list[Any]) -> None:
                 f.write(json.dumps(row) + "\n")
 
     rows = run_sft(run.cfg, run.model, run.tokenizer, prompts, run.accelerator, log)
-    run.say(f"sft warm start: {run.cfg.sft_steps} steps, loss {rows[0]['sft_loss']:.3f} -> {rows[-1]['sft_loss']:.3f}")
+    run.say(f"sft warm start: {run.cfg.warm_start.steps} steps, loss {rows[0]['sft_loss']:.3f} -> {rows[-1]['sft_loss']:.3f}")
 
 
 def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list[Any] | None = None,
                factory: Any = None, engine_wrapper: Any = None) -> Path:
-    """RLVR on `cfg.bench` / `cfg.split` (or `tasks` with `factory`); returns OUTPUT/final.
+    """RLVR on `cfg.rlvr.bench` / `.split` (or `tasks` with `factory`); returns OUTPUT/final.
     `engine_wrapper(engine) -> engine` wraps the rollout engine (e.g. to record what it sampled)."""
     from srl_agent.train.dataset import PromptSampler
     from srl_agent.train.sources import RLVRSource
@@ -148,34 +148,35 @@ def train_rlvr(cfg: TrainConfig, output: Path, resume: bool = False, tasks: list
     if cfg.kl_coef > 0:
         raise UserError("kl_coef > 0 is not supported with method=rlvr (the paper uses 0); set kl_coef=0")
     cfg = with_init_from(cfg)
+    rl = cfg.rlvr  # bench, split, agent limits, overlong, timeouts, workers, docker_hosts
     if tasks is None:
         from srl_agent.tasksets import load_bench, ready_images, sandbox_factory
 
-        tasks = load_bench(cfg.bench, cfg.split)
+        tasks = load_bench(rl.bench, rl.split)
         pool = None
-        if cfg.docker_hosts:
+        if rl.docker_hosts:
             from srl_agent.sandbox.hosts import parse_hosts
             from srl_agent.sandbox.pool import HostPool
 
-            pool = HostPool.connect(parse_hosts(cfg.docker_hosts))
-            if cfg.workers > pool.total_capacity():  # more episode threads would only wait for a slot
-                print(f"rlvr: workers={cfg.workers} > the pool's capacity {pool.total_capacity()}: running "
+            pool = HostPool.connect(parse_hosts(rl.docker_hosts))
+            if rl.workers > pool.total_capacity():  # more episode threads would only wait for a slot
+                print(f"rlvr: workers={rl.workers} > the pool's capacity {pool.total_capacity()}: running "
                       f"{pool.total_capacity()} episodes at once", file=sys.stderr)
                 cfg = dataclasses.replace(cfg, workers=pool.total_capacity())
         # Every image on every host before the model loads (and the GPUs are taken): a missing one fails here, with
         # the list, instead of masking every episode of every batch.
         if tasks:
-            ready_images(cfg.bench, tasks, pool, progress=cfg.progress)
-        factory = sandbox_factory(cfg.bench, pool=pool)
+            ready_images(rl.bench, tasks, pool, progress=cfg.progress)
+        factory = sandbox_factory(rl.bench, pool=pool)
     if not tasks:
-        raise UserError(f"{cfg.bench} ({cfg.split}) has no tasks to train on")
+        raise UserError(f"{rl.bench} ({rl.split}) has no tasks to train on")
     run = start_run(cfg, output, resume, total_updates=cfg.steps * cfg.mini_batches)
     acc = run.accelerator
-    run.say(f"rlvr: {len(tasks)} tasks from {cfg.bench} ({cfg.split}), {cfg.group_size} episodes each, "
+    run.say(f"rlvr: {len(tasks)} tasks from {rl.bench} ({rl.split}), {cfg.group_size} episodes each, "
             f"{cfg.batch_size} kept tasks per step")
     episodes = cfg.batch_size * cfg.group_size
     check_sizes(run, len(tasks), "tasks", f"{cfg.batch_size} tasks x G={cfg.group_size} episodes of up to "
-                f"{cfg.max_turns} turns", episodes > 64)
+                f"{rl.agent.max_turns} turns", episodes > 64)
     if acc.is_main_process:
         (output / "tasks.json").write_text(json.dumps([t.instance_id for t in tasks]) + "\n")
     sampler = PromptSampler(len(tasks), cfg.seed, acc.process_index, acc.num_processes)

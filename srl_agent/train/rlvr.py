@@ -6,8 +6,8 @@
     2. Reward: the episode's final diff is graded in a fresh sandbox, 1 if it resolves the task, else 0.
     3. Mask: an episode that failed for an infrastructure reason (image missing, container died, grading could not
        run: `Fault.INFRA`) has no reward. It is left out of its group's statistics (counting it as 0 would teach the
-       policy that whatever it did caused the crash) and reported as `infra_failure_rate`. `cfg.overlong` decides the
-       fate of episodes stopped by the turn or context limit.
+       policy that whatever it did caused the crash) and reported as `infra_failure_rate`. `cfg.rlvr.overlong`
+       decides the fate of episodes stopped by the turn or context limit.
 
 Dynamic sampling, advantages and the loss are the GRPO step's (sources.fill, grpo.py), the same as SRL's. Token in /
 token out: a member's sequences are its turns with the prompt ids as the policy saw them and the ids it sampled (with
@@ -39,7 +39,7 @@ class Rollout:
 
     instance_id: str
     turns: tuple[Sample, ...]  # per turn: prompt ids (as the policy saw them), sampled ids, their logprobs
-    status: str  # ok | infra (masked) | overlong (masked when cfg.overlong == "mask")
+    status: str  # ok | infra (masked) | overlong (masked when cfg.rlvr.overlong == "mask")
     reward: float | None
     stop_reason: str
     error: str | None = None
@@ -111,16 +111,17 @@ def run_episode(task: Any, factory: Any, shared: EngineTurns, batcher: Any, cfg:
     from srl_agent.env.grading import grade
     from srl_agent.env.swe_env import SWEEnv
 
+    rl = cfg.rlvr  # the agent's limits, overlong, command and grade timeouts
     t0 = time.monotonic()
     recorder = TurnRecorder(shared, batcher)
     with batcher.episode():
-        result = run_agent(task, SWEEnv(task, factory, command_timeout=cfg.command_timeout_s), recorder, cfg.agent)
+        result = run_agent(task, SWEEnv(task, factory, command_timeout=rl.command_timeout_s), recorder, rl.agent)
     t1 = time.monotonic()
     verdict = None  # graded outside batcher.episode(): a grading thread does not hold back the next batch
-    needs_grade = result.error is None and result.submission.strip() and (result.stop_reason not in OVERLONG or cfg.overlong == "grade")
+    needs_grade = result.error is None and result.submission.strip() and (result.stop_reason not in OVERLONG or rl.overlong == "grade")
     if needs_grade:
-        verdict = grade(task, result.submission, factory, timeout=cfg.grade_timeout_s)
-    status, reward = outcome(result.error, result.stop_reason, result.submission, verdict, cfg.overlong)
+        verdict = grade(task, result.submission, factory, timeout=rl.grade_timeout_s)
+    status, reward = outcome(result.error, result.stop_reason, result.submission, verdict, rl.overlong)
     error = result.error or (verdict.error if status == "infra" and verdict is not None else None)
     turns = tuple(recorder.turns) if len(recorder.turns) == len(result.turns) else ()  # a crash mid-turn: untrainable
     return Rollout(task.instance_id, turns, status, reward, result.stop_reason, error, t1 - t0, time.monotonic() - t1)
@@ -128,7 +129,7 @@ def run_episode(task: Any, factory: Any, shared: EngineTurns, batcher: Any, cfg:
 
 def run_round(tasks: list[Any], cfg: TrainConfig, engine: RolloutEngine, tokenizer: Any, factory: Any, seed: int,
               note: Callable[[str], None] = lambda _: None) -> list[Rollout]:
-    """G episodes of every task (task by task, G in a row), `cfg.workers` at once, turns batched across episodes."""
+    """G episodes of every task (task by task, G in a row), `cfg.rlvr.workers` at once, turns batched across episodes."""
     from srl_agent.agent.loop import Batcher
 
     shared = EngineTurns(engine, tokenizer, cfg.sampling, seed)
@@ -142,5 +143,5 @@ def run_round(tasks: list[Any], cfg: TrainConfig, engine: RolloutEngine, tokeniz
         note(f"{len(done)}/{len(jobs)} episodes")
         return rollout
 
-    with ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="rlvr") as pool:
+    with ThreadPoolExecutor(max_workers=cfg.rlvr.workers, thread_name_prefix="rlvr") as pool:
         return list(pool.map(one, jobs))

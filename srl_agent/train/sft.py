@@ -23,20 +23,21 @@ def sft_target_ids(tokenizer: Any, prompt: TrainPrompt, think: str) -> tuple[int
 
 
 def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], accelerator: Any, log: Any = None) -> list[dict[str, float]]:
-    """cfg.sft_steps AdamW steps at cfg.sft_lr (constant) on random expert instances; returns one metrics row per step."""
+    """cfg.warm_start.steps AdamW steps at its lr (constant) on random expert instances; one metrics row per step."""
     import torch
 
     from srl_agent.train.fsdp import is_sharded
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.sft_lr)
+    ws = cfg.warm_start  # sft_steps, sft_lr, sft_batch_size, sft_think
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=ws.lr)
     if not is_sharded(model):  # FSDP2: a plain AdamW on the shards (accelerate prepares FSDP2 optimizers with their model)
         optimizer = accelerator.prepare(optimizer)
     rng = random.Random(cfg.seed + 7919 * (accelerator.process_index + 1))
-    targets = {id(p): sft_target_ids(tokenizer, p, cfg.sft_think) for p in prompts}
+    targets = {id(p): sft_target_ids(tokenizer, p, ws.think) for p in prompts}
     rows = []
-    for step in range(1, cfg.sft_steps + 1):
+    for step in range(1, ws.steps + 1):
         t0 = time.perf_counter()
-        batch = [rng.choice(prompts) for _ in range(cfg.sft_batch_size)]
+        batch = [rng.choice(prompts) for _ in range(ws.batch_size)]
         # Reuse the rollout packing: a "sample" whose completion is the expert target.
         samples = [Sample(p.prompt_ids, targets[id(p)], (0.0,) * len(targets[id(p)]), "", True) for p in batch]
         optimizer.zero_grad(set_to_none=True)

@@ -54,20 +54,21 @@ def load_sequences(sources: list[str], tokenizer: Any,
     the instance ids trained on (for eval's contamination warning)."""
     from srl_agent.readers import read_trajectories
 
+    sft = cfg.sft_baseline  # only_resolved, max_prompt_tokens (and epochs, steps, batch_size for the schedule)
     report = DropReport(unit="turns")
     per_traj, ids = [], []
     for traj in read_trajectories(sources):
         report.read += 1
-        if cfg.only_resolved and traj.resolved is False:
+        if sft.only_resolved and traj.resolved is False:
             report.dropped_trajectories["not resolved"] += 1
             continue
         report.trajectories += 1
         seqs = turn_sequences(traj, tokenizer, cfg)
-        kept = [s for s in seqs if len(s.prompt_ids) <= cfg.max_prompt_tokens]
+        kept = [s for s in seqs if len(s.prompt_ids) <= sft.max_prompt_tokens]
         report.instances += len(seqs)
         report.kept += len(kept)
         if len(seqs) > len(kept):
-            report.dropped_instances[f"max_prompt_tokens={cfg.max_prompt_tokens}"] += len(seqs) - len(kept)
+            report.dropped_instances[f"max_prompt_tokens={sft.max_prompt_tokens}"] += len(seqs) - len(kept)
         if kept:
             per_traj.append(kept)
             ids.append(traj.instance_id)
@@ -86,8 +87,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
 
     cfg = with_init_from(cfg)
     per_traj, report, instance_ids = load_sequences(trajectories, load_tokenizer(cfg.model), cfg)
-    batch = min(cfg.batch_size, len(per_traj))  # trajectories per optimizer step
-    steps = cfg.epochs * math.ceil(len(per_traj) / batch) if cfg.epochs else cfg.steps
+    batch, steps = cfg.sft_baseline.schedule(len(per_traj))  # trajectories per optimizer step, optimizer steps
     run = start_run(cfg, output, resume, total_updates=steps)
     acc, model = run.accelerator, run.model
     run.say(f"sft data: {report.summary()}; {len(per_traj)} trajectories, {batch} per step, {steps} steps")

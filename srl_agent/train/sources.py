@@ -181,13 +181,13 @@ class SRLSource:
 
 
 class RLVRSource:
-    """Tasks -> G agent episodes each (`cfg.workers` sandboxes at once, turns batched) -> resolved or not."""
+    """Tasks -> G agent episodes each (`cfg.rlvr.workers` sandboxes at once, turns batched) -> resolved or not."""
 
     unit = "tasks"
 
     def __init__(self, cfg: TrainConfig, engine: RolloutEngine, tokenizer: Any, tasks: list[Any], factory: Any):
         self.cfg, self.engine, self.tokenizer, self.tasks, self.factory = cfg, engine, tokenizer, tasks, factory
-        self.n_items, self.max_member_tokens = len(tasks), cfg.max_completion_tokens * cfg.max_turns
+        self.n_items, self.max_member_tokens = len(tasks), cfg.max_completion_tokens * cfg.rlvr.agent.max_turns
 
     def collect(self, indices: list[int], seed: int, note: Callable[[str], None]) -> tuple[list[Group], dict[str, float]]:
         from srl_agent.train.rlvr import run_round
