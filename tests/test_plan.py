@@ -179,3 +179,20 @@ def test_gpu_check_rehearses_on_cpu():
     assert "error" not in record, record.get("traceback")
     assert record["fits"] and record["rollout_completion_tokens"] > 0 and record["train_tokens_per_s"] > 0
     assert record["logprob_abs_diff_max"] < 0.1 and record["tis_clipped_fraction"] == 0.0
+
+
+def test_reestimate_keeps_measurements_and_recomputes_estimates():
+    """`srl-agent perf plan --reestimate`: a saved row's estimate is recomputed from its stored shape and settings
+    (the model directory of the measured run may be gone), its measurement kept."""
+    from dataclasses import asdict
+
+    from srl_agent.perf.plan import reestimate
+    from srl_agent.perf.plan_measure import MicroStep, plan_of
+
+    step = MicroStep("/nonexistent/qwen", "bfloat16", "lora", True, 4, 256, 64, shared_prompt=True)
+    shape = load_shape("qwen2.5-1.5b-instruct")
+    row = {**asdict(step), "model": "qwen", "shape": asdict(shape), "estimated_bytes": 1, "measured_bytes": 10**9}
+    out = reestimate({"rows": [row], "how": "test"})
+    expected = plan_of(dataclasses.replace(step, model="qwen2.5-1.5b-instruct")).train_peak
+    assert out["rows"][0]["estimated_bytes"] == expected and out["rows"][0]["measured_bytes"] == 10**9
+    assert out["rows"][0]["error"] == pytest.approx((expected - 10**9) / 10**9)
