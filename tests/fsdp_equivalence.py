@@ -8,8 +8,11 @@ see train/fsdp.shard). Three AdamW updates (lr 1e-3) per loss aggregation, share
 OUT/fsdp_{world_size}_{loss_agg}.pt: the step losses (averaged over ranks, as metrics.jsonl reports them) and the
 full weights after the updates; with 2 processes also whether the rollout copy equals the gathered weights bitwise.
 
-    accelerate launch --config_file docs/accelerate/fsdp.yaml --num_processes 2 tests/fsdp_equivalence.py OUT
-    python tests/fsdp_equivalence.py OUT
+    accelerate launch --config_file docs/accelerate/fsdp.yaml --num_processes 2 tests/fsdp_equivalence.py OUT [bf16]
+    python tests/fsdp_equivalence.py OUT [bf16]
+
+With `bf16`: mixed precision (as `dtype=bfloat16` trains): fp32 master weights, bf16 compute (FSDP2's param_dtype;
+one process: autocast), dapo only, files OUT/fsdp_{world_size}_dapo_bf16.pt.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ torch.set_num_threads(1)
 UPDATES = 3
 
 
-def main(out: Path) -> None:
-    accelerator = Accelerator(cpu=True)
+def main(out: Path, bf16: bool) -> None:
+    accelerator = Accelerator(cpu=True, mixed_precision="bf16" if bf16 else "no")
     world, rank = accelerator.num_processes, accelerator.process_index
     settings = fsdp.requested(accelerator)
     assert (settings is not None) == (world > 1), "run with 2 processes under docs/accelerate/fsdp.yaml, or 1 plainly"
@@ -45,15 +48,15 @@ def main(out: Path) -> None:
         model.save_pretrained(saved)
         tok.save_pretrained(saved)
     accelerator.wait_for_everyone()
-    for loss_agg in ("grpo", "dapo", "dr_grpo"):
+    for loss_agg in ("dapo",) if bf16 else ("grpo", "dapo", "dr_grpo"):
         # from_pretrained: under fsdp.yaml (fsdp_cpu_ram_efficient_loading) rank 1 loads zeros; sharding must
         # give it rank 0's weights.
         model, tok = load_policy(ModelSpec(name=str(saved)))
         loaded_zeros = all(bool((p == 0).all()) for p in model.parameters())
         copy = None
         if settings is not None:
-            copy = fsdp.rollout_copy(model, bf16=False)
-            model = fsdp.shard(model, settings, bf16=False)
+            copy = fsdp.rollout_copy(model, bf16=bf16)
+            model = fsdp.shard(model, settings, bf16=bf16)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
         cfg = resolve_config(overrides=["group_size=4", "micro_batch_size=3", f"loss_agg={loss_agg}", "shared_prompt=true"])
@@ -64,18 +67,20 @@ def main(out: Path) -> None:
             losses.append(reduce_metrics(accelerator, {**metrics, "prompts_filtered": 0, "prompts_sampled": 1})["loss"])
         if settings is not None:
             weights = fsdp.full_state_dict(model)
-            copy_exact = None
+            copy_exact = copy_dtype = None
             fsdp.refresh(model, copy)
-            if rank == 0:
-                copy_exact = all(torch.equal(p, weights[n]) for n, p in copy.named_parameters())
+            if rank == 0:  # in the compute dtype: bf16 rounds the fp32 master weights once
+                copy_exact = all(torch.equal(p, weights[n].to(p.dtype)) for n, p in copy.named_parameters())
+                copy_dtype = str(next(copy.parameters()).dtype)
         else:
-            weights, copy_exact = {n: p.detach().clone() for n, p in model.state_dict().items()}, None
+            weights, copy_exact, copy_dtype = {n: p.detach().clone() for n, p in model.state_dict().items()}, None, None
         if rank == 0:
-            torch.save({"losses": losses, "weights": weights, "copy_exact": copy_exact}, out / f"fsdp_{world}_{loss_agg}.pt")
+            torch.save({"losses": losses, "weights": weights, "copy_exact": copy_exact, "copy_dtype": copy_dtype},
+                       out / f"fsdp_{world}_{loss_agg}{'_bf16' if bf16 else ''}.pt")
         if rank == 1:
             (out / "rank1_loaded_zeros.txt").write_text(str(loaded_zeros))
     shutdown(accelerator)
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2:] == ["bf16"])
