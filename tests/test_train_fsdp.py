@@ -92,6 +92,12 @@ def test_fsdp2_train_checkpoints_sharded_resumes_exactly_and_final_loads(tmp_pat
     assert sorted(p.name for p in (step1 / "sharded").glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
     assert not list((step1 / "model").glob("*.safetensors"))  # no full weights gathered for a resumable checkpoint
     assert not (out / "replicas.json").exists()  # shards differ by design: no replica check
+    from srl_agent.errors import UserError
+    from srl_agent.train.runs import resolve_init_from
+
+    assert resolve_init_from(out) == str(out / "final")  # --init-from the run: its gathered final/
+    with pytest.raises(UserError, match="final/"):
+        resolve_init_from(step1)  # shards only: say where full weights are
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["prompts_sampled"] for r in rows] == [2, 2] and any(r["grad_norm"] > 0 for r in rows)
 

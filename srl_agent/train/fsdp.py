@@ -134,10 +134,11 @@ def rollout_copy(model: Any, bf16: bool) -> Any:
 
     import torch
 
-    out = copy.deepcopy(model)
-    if bf16:
-        out = out.to(torch.bfloat16)
-    return out.eval().requires_grad_(False)
+    # The memo hands deepcopy each parameter already in the compute dtype: no transient fp32 duplicate of the model
+    # (tied parameters are one object, so they stay tied).
+    dtype = torch.bfloat16 if bf16 else None
+    memo = {id(p): torch.nn.Parameter(p.detach().to(dtype=dtype, copy=True), requires_grad=False) for p in model.parameters()}
+    return copy.deepcopy(model, memo).eval()
 
 
 def refresh(model: Any, copy: Any) -> Any:

@@ -33,6 +33,9 @@ def resolve_init_from(path: str | Path) -> str:
                             "final/ (merge_lora=true) instead")
     if not p.exists():
         raise UserError(f"--init-from {path}: no such directory")
+    if (p / "sharded").is_dir():
+        raise UserError(f"--init-from {path}: an FSDP checkpoint holds its weights in shards (sharded/); start from the "
+                        "run's final/ (full weights), or --resume the run with the same accelerate FSDP config")
     raise UserError(f"--init-from {path}: no model weights there, nor in {p / 'final'} or {p / 'model'} "
                     "(expected a run directory, its final/, or checkpoints/step_N/)")
 
