@@ -90,6 +90,7 @@ def make_base(model: str, out: Path, scale: dict[str, Any], context: list[str]) 
     if (out / "config.json").is_file():
         return out
     from srl_agent.models.load import ModelSpec, load_policy
+    from srl_agent.train.checkpoint import save_final
     from srl_agent.train.config import resolve_config
     from srl_agent.train.dataset import load_instances, tokenize_instances
     from srl_agent.train.loop import warm_start
@@ -105,8 +106,8 @@ def make_base(model: str, out: Path, scale: dict[str, Any], context: list[str]) 
     instances, report = load_instances([str(TRAIN_TRAJ)], cfg)
     if cfg.warm_start.steps:
         warm_start(run, tokenize_instances(instances, run.tokenizer, cfg, report))
-    run.model.save_pretrained(out)
-    run.tokenizer.save_pretrained(out)
+    # The run's own final save: under FSDP2 the policy holds shards, and this gathers the full weights to rank 0.
+    save_final(out, run.model, run.tokenizer, cfg.merge_lora, run.accelerator)
     return out
 
 
