@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 # Step metrics that add up over ranks (the rest are averaged over ranks; times take the slowest rank).
-SUMMED = ("prompts_sampled", "prompts_filtered", "prompts_kept", "completion_tokens", "trained_tokens", "tokens_per_s")
+SUMMED = ("prompts_sampled", "prompts_filtered", "prompts_kept", "completion_tokens", "trained_tokens", "tokens_per_s",
+          "sequences", "target_tokens")
 
 
 def no_sync(accelerator: Any, model: Any) -> Any:
@@ -84,7 +85,8 @@ def reduce_metrics(accelerator: Any, metrics: dict[str, Any]) -> dict[str, Any]:
             out[k] = int(value) if isinstance(metrics[k], int) else value
         else:
             out[k] = (column_R.max() if k.startswith("time_") else column_R.mean()).item()
-    out["filtered_fraction"] = out["prompts_filtered"] / max(1, out["prompts_sampled"])
+    if "prompts_sampled" in out:  # GRPO steps (not the SFT ones)
+        out["filtered_fraction"] = out["prompts_filtered"] / max(1, out["prompts_sampled"])
     return out
 
 

@@ -1,5 +1,6 @@
 """Supervised steps: the SRL warm start on the expert actions (not in the paper; for models that cannot yet write the
-answer format), and `sft_loss`, the token-mean cross-entropy that the SFT baseline (sft_method.py) trains with too.
+answer format), and `sft_loss`, the token-mean cross-entropy that the SFT baseline (sft_method.py) trains with too
+(with several processes: the mean over every rank's target tokens).
 
 Target of an instance: `answer.encode_completion(sft_think, expert_action)`, i.e.
 `<think>\\n{sft_think}\\n</think>\\n{expert_action}<EOS>`: the one answer format the SFT baseline and the scripted
@@ -26,6 +27,7 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
     """cfg.warm_start.steps AdamW steps at its lr (constant) on random expert instances; one metrics row per step."""
     import torch
 
+    from srl_agent.train.distributed import reduce_metrics
     from srl_agent.train.fsdp import is_sharded
 
     ws = cfg.warm_start  # sft_steps, sft_lr, sft_batch_size, sft_think
@@ -44,7 +46,9 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
         total = sft_loss(model, samples, tokenizer.pad_token_id, accelerator, cfg.micro_batch_size)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
-        row = {"sft_step": step, "sft_loss": total, "grad_norm": float(grad_norm), "time_s": time.perf_counter() - t0}
+        # One row for all ranks: the loss averaged over ranks is the token mean of every rank's batch.
+        row = reduce_metrics(accelerator, {"sft_step": step, "sft_loss": total, "grad_norm": float(grad_norm),
+                                           "time_s": time.perf_counter() - t0})
         rows.append(row)
         if log is not None:
             log(row)
@@ -53,16 +57,22 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
 
 def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any, micro_batch_size: int, backward: bool = True) -> float:
     """Token-mean cross-entropy over the turn tokens of `sequences`, gradients accumulated over micro-batches.
-    With several processes every rank runs as many passes as the rank with the most chunks (FSDP2: each forward is a
-    collective); the extra ones are zero losses."""
+
+    With several processes the mean is over every rank's tokens: each rank divides its token sum by the token count
+    of all ranks, times the world size R because DDP / FSDP2 average gradients over ranks, so R ranks holding
+    different numbers of target tokens give exactly the gradient of one process on their union (a per-rank mean
+    would weigh a rank's 40 tokens as much as another's 4000). The returned value is this rank's share: its mean over
+    ranks (distributed.reduce_metrics) is the union's token mean. Every rank runs as many passes as the rank with the
+    most chunks (FSDP2: each forward is a collective); the extra ones are zero losses."""
     import contextlib
 
     import torch
 
-    from srl_agent.train.distributed import max_over_ranks, no_sync, zero_loss
+    from srl_agent.train.distributed import max_over_ranks, no_sync, sum_over_ranks, zero_loss
     from srl_agent.train.tensors import pack, token_logprobs
 
-    n_tokens = sum(len(s.completion_ids) for s in sequences)
+    ranks = accelerator.num_processes
+    n_tokens = max(1, int(sum_over_ranks(accelerator, [sum(len(s.completion_ids) for s in sequences)])[0]))
     total = 0.0
     chunks = [sequences[i : i + micro_batch_size] for i in range(0, len(sequences), micro_batch_size)]
     passes = max_over_ranks(accelerator, len(chunks))
@@ -80,7 +90,7 @@ def sft_loss(model: Any, sequences: list[Sample], pad_id: int, accelerator: Any,
             with grad, accelerator.autocast():
                 logprobs_B_L = token_logprobs(model, batch)  # position t: log p(token_t | tokens_<t)
                 # completion_mask_B_L is 1 on the turn's tokens only: system, issue, history and padding get no loss.
-                loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() / n_tokens
+                loss = -(logprobs_B_L * batch.completion_mask_B_L).sum() * ranks / n_tokens
             if backward:
                 accelerator.backward(loss)
         total += loss.item()

@@ -16,7 +16,7 @@ turn's tokens get the gradient exactly once, as in whole-trajectory SFT.
 
 Turn ids = `answer.encode_completion(expert thought, canonical action)`: `<think>\\n{thought}\\n</think>\\n{action}`
 + EOS, the format ExpertPolicy replays, the SFT warm start trains and the agent loop parses. Loss = cross-entropy on
-turn tokens (+ EOS, so stopping is learnt), token mean over the batch's trajectories.
+turn tokens (+ EOS, so stopping is learnt), token mean over the batch's trajectories (of every rank).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
 
     from srl_agent.models.load import load_tokenizer
     from srl_agent.train.dataset import PromptSampler
+    from srl_agent.train.distributed import reduce_metrics
     from srl_agent.train.runs import start_run, with_init_from
 
     cfg = with_init_from(cfg)
@@ -100,7 +101,8 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
         sampler.load_state(run.state["sampler"])  # type: ignore[index]
     run.open_logs()
     rng = random.Random(cfg.seed)
-    probe = [s for t in rng.sample(per_traj, min(4, len(per_traj))) for s in t]  # fixed subset: a comparable loss
+    # A fixed subset, the same on every rank (rank 0's share of the loss is its mean): a comparable loss.
+    probe = [s for t in rng.sample(per_traj, min(4, len(per_traj))) for s in t]
     pad = run.tokenizer.pad_token_id
     summary = {"probe_loss_start": sft_loss(model, probe, pad, acc, cfg.micro_batch_size, backward=False)} if not resume else {}
     bar = run.progress_bar(steps, "sft")
@@ -121,7 +123,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
                "epoch": sampler.epoch + sampler.position / max(1, len(sampler._order)), "sequences": len(sequences),
                "trained_tokens": sum(len(s.prompt_ids) + len(s.completion_ids) for s in sequences),
                "target_tokens": sum(len(s.completion_ids) for s in sequences), "time_step_s": time.perf_counter() - t0}
-        run.logger.log(step + 1, row)
+        run.logger.log(step + 1, reduce_metrics(acc, row))  # the whole step: counts summed, the loss averaged over ranks
         bar.set_postfix(loss=f"{loss:.3f}")
         run.maybe_save(step + 1, sampler.state())
     bar.close()
