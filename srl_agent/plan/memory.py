@@ -1,15 +1,16 @@
 """Peak memory per GPU of an SRL run, by component, from the model's shape and the run's settings.
 
 What lives on a GPU, in the order the trainer allocates it (srl_agent/train):
-  * model states: full fine-tuning under bf16 keeps fp32 master weights + fp32 grads + AdamW's two fp32 moments
-    (16 bytes a parameter) and autocast's cached bf16 copy of each weight during the forward (2 more); LoRA keeps the
-    frozen base in its dtype and 16 bytes per adapter parameter. FSDP2 shards the 16 bytes over the GPUs and gathers
-    about two layers at a time in bf16. DDP over several GPUs adds its gradient buckets (a second copy of the grads).
-  * train phase: the largest of three moments of a micro-step (`_train_moments`): the end of the forward
-    (activations saved for backward, counted tensor by tensor below for the naive and the shared-prompt packing;
-    autocast's weight copies; the logits of the completion columns only, `logits_to_keep`), the start of the backward
-    (the logits' gradients, the LM head's weight gradient), the end of the backward (all gradients, and AdamW's step
-    temporaries). Backward frees a layer's activations as it makes its gradients, so the two never add up in full.
+  * model states: full fine-tuning keeps fp32 master weights + AdamW's two fp32 moments (12 bytes a parameter; the
+    fp32 grads, 4 more, exist from the backward to the step: train phase); LoRA keeps the frozen base in its dtype and
+    12 bytes per adapter parameter. FSDP2 shards them over the GPUs and gathers about two layers at a time in bf16. DDP
+    over several GPUs adds its gradient buckets (a second copy of the grads).
+  * train phase: the largest of six moments of a micro-step (`_train_moments`): the end of the forward (activations
+    saved for backward, counted tensor by tensor below for the naive and the shared-prompt packing; autocast's weight
+    copies; the logits of the completion columns only, `logits_to_keep`), the start of the backward (logsumexp's
+    backward over the vocabulary), the LM head's backward, the last layer's backward (recomputed under checkpointing),
+    the end of the backward (all gradients) and AdamW's step (its temporaries). Backward frees a layer's activations
+    as it makes its gradients, so the two never add up in full. Checked against measured micro-steps: docs/plan.md.
   * generation (HF engine): the KV cache of `generation_batch_size` sequences; vLLM instead reserves its fixed share
     of the GPU (`vllm_gpu_memory_utilization`) for its own weights and KV cache for the whole run.
 """
