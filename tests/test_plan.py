@@ -159,8 +159,8 @@ def test_memory_plan_is_within_10_percent_of_a_measured_micro_step():
     resident set): the plan's estimate within 10% (the GPU-readiness issue's goal). This row measured -0.9% and
     the tiny model's whole grid -6%..+6% (docs/benchmarks.md): what the plan leaves out is small tensors (rotary
     tables, index tensors, page rounding), a few percent of a model this small, well inside 10%. The activations
-    (46% of this estimate) and the logits' backward (33%) are the terms this row holds: one of them dropped, doubled
-    or off by a tensor per layer leaves 10%."""
+    (46% of this estimate) and the logits' backward (33%) are the terms this row holds: either one dropped or
+    doubled, or the peak taken as a sum instead of the largest moment, leaves 10%."""
     from srl_agent.perf.plan_measure import MicroStep, estimate_micro_step, measure
 
     step = MicroStep("tiny", "bfloat16", micro_batch_size=4, group_size=4, prompt_tokens=256, completion_tokens=64,
