@@ -6,6 +6,7 @@ if they differ), and each rank must train on its own share of the prompts, not o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -34,7 +35,14 @@ def _launch(*args: str, processes: int = 2) -> None:
     try:
         output, _ = proc.communicate(timeout=180)
     except subprocess.TimeoutExpired:
+        import psutil
+
+        # torch elastic starts each rank in a session of its own: kill them by pid too, or they hold the pipe open
+        ranks = psutil.Process(proc.pid).children(recursive=True)
         os.killpg(proc.pid, signal.SIGKILL)
+        for rank in ranks:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rank.kill()
         output, _ = proc.communicate()
         raise AssertionError(f"DDP run hung (killed after 180 s):\n{output[-4000:]}") from None
     assert proc.returncode == 0, output[-4000:]
@@ -108,3 +116,19 @@ def test_sft_with_uneven_target_tokens_gives_the_gradient_and_metrics_of_one_pro
             assert r2[key] == r1[key], (key, r2, r1)
         # metrics.jsonl holds 6 decimals; measured: equal in all of them
         assert r2["loss"] == pytest.approx(r1["loss"], abs=2e-6) and r2["grad_norm"] == pytest.approx(r1["grad_norm"], abs=2e-6)
+
+
+def test_a_nonfinite_loss_on_one_rank_stops_every_rank_together(tmp_path):
+    """Only rank 1's data gives a non-finite loss: both ranks raise NonFiniteLoss before the optimizer step (naming
+    the rank), none hangs in a collective (the launch is killed after 180 s), no weight moves; one process on the
+    union raises as it always did."""
+    _launch(str(REPO / "tests" / "ddp_nonfinite.py"), str(tmp_path))
+    for rank in (0, 1):
+        assert "rank 1: loss is inf at micro-batch 1" in (tmp_path / f"raised_2_rank{rank}.txt").read_text()
+        assert (tmp_path / f"unchanged_2_rank{rank}.txt").read_text() == "True"
+    one = subprocess.run([sys.executable, str(REPO / "tests" / "ddp_nonfinite.py"), str(tmp_path)], cwd=REPO,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
+                              "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}, capture_output=True, text=True, timeout=180)
+    assert one.returncode == 0, one.stderr[-4000:]
+    assert (tmp_path / "raised_1_rank0.txt").read_text() == "loss is inf at micro-batch 5"
+    assert (tmp_path / "unchanged_1_rank0.txt").read_text() == "True"

@@ -60,6 +60,22 @@ def sum_over_ranks(accelerator: Any, values: list[float]) -> list[float]:
     return accelerator.gather(local).sum(0).tolist()
 
 
+def problems_on_any_rank(accelerator: Any, problem: str | None) -> str | None:
+    """Every rank's `problem` (None: this rank has none) -> the same answer on every rank: None when no rank has one,
+    else each reporting rank's, prefixed with its rank. A collective: every rank calls it at the same point, so a
+    rank that must stop (a non-finite loss) stops with all the others instead of leaving them in the next collective.
+    One process: `problem` itself."""
+    if accelerator.num_processes == 1:
+        return problem
+    import torch
+    from accelerate.utils import gather_object
+
+    flags_R = accelerator.gather(torch.tensor([problem is not None], dtype=torch.int64, device=accelerator.device))
+    if not bool(flags_R.any()):
+        return None
+    return "; ".join(f"rank {r}: {p}" for r, p in enumerate(gather_object([problem])) if p is not None)
+
+
 def zero_loss(model: Any, pad_id: int, device: Any) -> Any:
     """A loss of exactly 0 that still runs DDP's gradient all-reduce and FSDP2's all-gathers and reduce-scatter
     (every parameter gets a zero gradient)."""

@@ -9,7 +9,8 @@ Shapes: P groups kept in the batch, G members per group, B sequences in a micro-
     3. Advantages: each reward relative to its own group's valid members, A_i = (r_i - mean(r)) / std(r).
     4. Loss: PPO's clipped surrogate on every sampled token of a member (SRL: its completion; RLVR: all its turns,
        each carrying the member's advantage), aggregated per `loss_agg`, optional k3 KL to a frozen reference;
-       gradients accumulate over micro-batches, the global norm is clipped, the optimizer steps.
+       gradients accumulate over micro-batches, the global norm is clipped, the optimizer steps (unless a loss or the
+       norm is not finite on any rank: then every rank raises NonFiniteLoss together).
 
 What is simplified: one policy version per step (the sampler's logprobs are pi_old), no value model, no entropy bonus.
 """
@@ -130,7 +131,7 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
     gradient all-reduce with zeros (DDP). `groups` only travels with a NonFiniteLoss."""
     import torch
 
-    from srl_agent.train.distributed import max_over_ranks, no_sync, zero_loss
+    from srl_agent.train.distributed import max_over_ranks, no_sync, problems_on_any_rank, zero_loss
     from srl_agent.train.policy_loss import mismatch_stats, policy_loss
 
     cfg, model, ref_model, accelerator = run.cfg, run.model, run.ref_model, run.accelerator
@@ -149,6 +150,7 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
             "mismatch_tokens": 0.0, "tis_sum": 0.0, "tis_min": math.inf, "tis_max": 0.0, "grad_norm": 0.0}
     for m, (mini, micros) in enumerate(zip(minis, micros_M, strict=True)):
         optimizer.zero_grad(set_to_none=True)
+        problem = None  # this rank's first non-finite loss: raised before the optimizer step, with the other ranks
         for k in range(len(micros), passes_M[m]):  # other ranks train on more micro-batches: join them with zeros
             with no_sync(accelerator, model) if k < passes_M[m] - 1 or micros else contextlib.nullcontext():
                 accelerator.backward(zero_loss(model, pad_id, device))
@@ -177,8 +179,10 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
                         loss_B_L = loss_B_L + cfg.kl_coef * kl_B_L
                         sums["kl"] += (kl_B_L.detach() * mask_B_L).sum().item()
                     loss = (loss_B_L * mask_B_L * weights_B_1).sum()
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(f"loss is {loss.item()} at micro-batch {k}", list(groups))
+                if problem is None and not torch.isfinite(loss):
+                    problem = f"loss is {loss.item()} at micro-batch {k}"
+                # Backward even so: the other ranks are in this pass's collectives (DDP's all-reduce, FSDP2's
+                # all-gathers); the gradient is discarded below, before any weight changes.
                 accelerator.backward(loss)
             with torch.no_grad():
                 sums["loss"] += loss.item()
@@ -197,8 +201,12 @@ def train_on_sequences(run: Run, minis: list[list[Triple]], groups: list[Group] 
                         sums["tis_min"] = min(sums["tis_min"], stats["tis_min"])
                         sums["tis_max"] = max(sums["tis_max"], stats["tis_max"])
         grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
-        if not math.isfinite(grad_norm):
-            raise NonFiniteLoss(f"gradient norm is {grad_norm}", list(groups))
+        if problem is None and not math.isfinite(grad_norm):
+            problem = f"gradient norm is {grad_norm}"
+        # The point of no return: every rank learns whether any rank saw a non-finite loss, and all raise together.
+        problem = problems_on_any_rank(accelerator, problem)
+        if problem is not None:
+            raise NonFiniteLoss(problem, list(groups))
         optimizer.step()
         scheduler.step()
         sums["grad_norm"] += grad_norm

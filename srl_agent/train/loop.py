@@ -42,11 +42,12 @@ def grpo_loop(run: Run, source: Any, sampler: Any, engine: Any, evaluate: Callab
     for step in bar:
         try:
             out = grpo_step(run, source, sampler, engine, step, note)
-        except NonFiniteLoss as e:
+        except NonFiniteLoss as e:  # raised on every rank together (grpo.train_on_sequences): the dump and save are collectives
             dump = run.output / f"nonfinite_step_{step + 1:06d}.jsonl"
+            rows = gather_rows(acc, source.records(e.groups, step + 1, 10**9))  # every rank's batch
             if acc.is_main_process:
                 with dump.open("w") as f:
-                    for row in source.records(e.groups, step + 1, 10**9):
+                    for row in rows:
                         f.write(json.dumps(row, ensure_ascii=False) + "\n")
             saved = run.save(step, sampler.state())
             raise UserError(f"training stopped at step {step + 1}: {e}. The batch is in {dump}, the state before the step in "

@@ -10,11 +10,13 @@ ones SRL samples from.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Any
 
 from srl_agent.answer import encode_completion
+from srl_agent.errors import UserError
 from srl_agent.rollout import Sample
 from srl_agent.train.dataset import TrainPrompt
 
@@ -27,7 +29,7 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
     """cfg.warm_start.steps AdamW steps at its lr (constant) on random expert instances; one metrics row per step."""
     import torch
 
-    from srl_agent.train.distributed import reduce_metrics
+    from srl_agent.train.distributed import problems_on_any_rank, reduce_metrics
     from srl_agent.train.fsdp import is_sharded
 
     ws = cfg.warm_start  # sft_steps, sft_lr, sft_batch_size, sft_think
@@ -45,6 +47,10 @@ def run_sft(cfg: Any, model: Any, tokenizer: Any, prompts: list[TrainPrompt], ac
         optimizer.zero_grad(set_to_none=True)
         total = sft_loss(model, samples, tokenizer.pad_token_id, accelerator, cfg.micro_batch_size)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        problem = None if math.isfinite(float(grad_norm)) and math.isfinite(total) else f"loss {total}, grad norm {float(grad_norm)}"
+        problem = problems_on_any_rank(accelerator, problem)  # every rank stops together
+        if problem is not None:
+            raise UserError(f"the SFT warm start stopped at step {step}: {problem}; lower sft_lr")
         optimizer.step()
         # One row for all ranks: the loss averaged over ranks is the token mean of every rank's batch.
         row = reduce_metrics(accelerator, {"sft_step": step, "sft_loss": total, "grad_norm": float(grad_norm),

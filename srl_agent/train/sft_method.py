@@ -83,7 +83,7 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
 
     from srl_agent.models.load import load_tokenizer
     from srl_agent.train.dataset import PromptSampler
-    from srl_agent.train.distributed import reduce_metrics
+    from srl_agent.train.distributed import problems_on_any_rank, reduce_metrics
     from srl_agent.train.runs import start_run, with_init_from
 
     cfg = with_init_from(cfg)
@@ -112,10 +112,12 @@ def train_sft(cfg: TrainConfig, trajectories: list[str], output: Path, resume: b
         run.optimizer.zero_grad(set_to_none=True)
         loss = sft_loss(model, sequences, pad, acc, cfg.micro_batch_size)
         grad_norm = acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-        if not math.isfinite(float(grad_norm)) or not math.isfinite(loss):
+        problem = None if math.isfinite(float(grad_norm)) and math.isfinite(loss) else f"loss {loss}, grad norm {float(grad_norm)}"
+        problem = problems_on_any_rank(acc, problem)  # every rank stops together (the save below is a collective)
+        if problem is not None:
             saved = run.save(step, sampler.state())
-            raise UserError(f"sft stopped at step {step + 1}: loss {loss}, grad norm {float(grad_norm)}; the state "
-                            f"before the step is in {saved}; lower lr, then --resume")
+            raise UserError(f"sft stopped at step {step + 1}: {problem}; the state before the step is in {saved}; "
+                            "lower lr, then --resume")
         lr = run.scheduler.get_last_lr()[0]  # the rate this step uses
         run.optimizer.step()
         run.scheduler.step()
