@@ -128,3 +128,20 @@ def test_fsdp_refuses_what_it_cannot_run_before_loading_weights(tmp_path, overri
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], proc.stderr
+
+
+def test_the_experiments_base_checkpoint_is_gathered_under_fsdp2(tmp_path):
+    """experiments/compare.make_base saves through the run's own final save: full weights that load (before, it
+    called save_pretrained on the sharded policy and failed: "Cannot flatten unevenly sharded tensor")."""
+    import torch
+    from safetensors.torch import load_file
+
+    from srl_agent.models.load import ModelSpec, load_policy
+
+    _launch(str(REPO / "tests" / "fsdp_make_base.py"), str(tmp_path))
+    model, _ = load_policy(ModelSpec(name=str(tmp_path / "base")))
+    saved = load_file(tmp_path / "base" / "model.safetensors")
+    for name, p in model.named_parameters():
+        assert torch.equal(p.detach(), saved[name]), name
+    random_init = load_file(tmp_path / "tiny_random" / "model.safetensors")
+    assert any(not torch.equal(saved[k], random_init[k]) for k in saved)  # the warm start's update, gathered
