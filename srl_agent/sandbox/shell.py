@@ -44,6 +44,11 @@ from srl_agent.sandbox.stream import OutputCollector, ansi_c_quote
 # (session 1: init and its sleep) nor a `docker exec` root (parent pid 0). Sets __srl_n to the number of processes
 # killed, or -1 (returns 1) when some survive. Stopped processes cannot fork, so a fork bomb cannot refill what is
 # being killed: the freeze passes end when no candidate is running, and a single kill pass then takes them all.
+# In a container the freeze starts with kill(-1) *before* any scan: a scan reads a glob of /proc taken earlier, and a
+# fork bomb's processes live only for a fork or two, so on a loaded machine every process of the glob can have
+# exited (its children, born after the glob, running on) before the scan reads it; that scan found nothing and the
+# bomb was left running. After kill(-1, SIGSTOP) returns no fork can complete into a running child (the kernel
+# restarts a racing fork, or the child gets the signal too), so the glob that follows sees every process.
 SWEEP_FN = r"""
 __srl_each() {  # $1 STOP|KILL|CONT on the candidates (CONT: on the others); $2 pgid (= the shell's pid), $3 spare, $4 all
   local f line pid
@@ -61,7 +66,7 @@ __srl_each() {  # $1 STOP|KILL|CONT on the candidates (CONT: on the others); $2 
       else
         builtin kill -s KILL "$pid" 2>/dev/null; builtin kill -s CONT "$pid" 2>/dev/null
       fi
-    elif [[ $1 == CONT && $5 == T ]]; then
+    elif [[ $1 == CONT && $pid != 1 ]]; then  # not only those shown T: SIGCONT also cancels a stop still pending
       builtin kill -s CONT "$pid" 2>/dev/null
     fi
   done
@@ -77,13 +82,13 @@ __srl_left() {  # cheap check after a command (the full scan reads every /proc/P
 __srl_sweep() {
   local pass
   __srl_n=0
+  # In a container: freeze every process at once, first (kill(-1) reaches all but us and init); what is not a
+  # candidate is woken again below.
+  [[ $3 == 1 ]] && builtin kill -s STOP -1 2>/dev/null
   for pass in {1..60}; do
     __srl_each STOP "$@"
-    [[ $__srl_found == 0 ]] && return 0  # the common case: nothing was left behind
+    [[ $__srl_found == 0 && $3 != 1 ]] && return 0  # locally: nothing was left behind (nothing was frozen either)
     [[ $__srl_running == 0 ]] && break
-    # In a container: freeze every process at once (kill(-1) reaches all but us and init, and a fork racing it is
-    # restarted by the kernel); what is not a candidate is woken again below.
-    [[ $pass == 1 && $3 == 1 ]] && builtin kill -s STOP -1 2>/dev/null
   done
   for pass in {1..10}; do
     __srl_each KILL "$@"
