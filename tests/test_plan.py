@@ -54,6 +54,22 @@ def test_paper_setting_needs_sharding_and_lora_fits_one_gpu():
     assert not no_ckpt.fits and no_ckpt.fix.startswith("gradient_checkpointing=true")
 
 
+def test_fsdp2_counts_its_rollout_copy_and_lora_is_never_offered_fsdp2():
+    """train/fsdp.py keeps an unsharded copy of the policy in the compute dtype for generation, all run long; and
+    train refuses LoRA with FSDP2, so a LoRA plan that does not fit must not be told to shard."""
+    shape = load_shape("Qwen/Qwen2.5-Coder-7B-Instruct")
+    sharded = PlanInput(shape=shape, gpu=GPUS["H100-80GB"], gpus=8, sharding="fsdp2", gradient_checkpointing=True)
+    copy = dict(estimate(sharded).memory.persistent)["FSDP2 rollout copy (full weights, compute dtype)"]
+    assert copy == 2 * shape.params  # bf16: 15 GB for 7.6B parameters, on every GPU
+    assert "FSDP2 rollout copy (full weights, compute dtype)" not in dict(estimate(dataclasses.replace(sharded, sharding="ddp")).memory.persistent)
+    from srl_agent.plan.advice import _candidates
+
+    lora = PlanInput(shape=shape, gpu=GPUS["A10G"], finetune="lora", gradient_checkpointing=True, micro_batch_size=1)
+    assert not estimate(lora).fits
+    assert [fix for fix, changed in _candidates(lora) if changed.sharding == "fsdp2"] == []
+    assert any(changed.sharding == "fsdp2" for _, changed in _candidates(dataclasses.replace(lora, finetune="full")))
+
+
 def test_fit_error_is_one_line_with_the_fix():
     cfg = resolve_config(None, ["finetune=full"], model="Qwen/Qwen2.5-Coder-7B-Instruct")
     error = fit_error(cfg, GPUS["A100-80GB"], world_size=1)

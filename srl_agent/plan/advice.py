@@ -61,6 +61,8 @@ def _candidates(inp: PlanInput) -> list[tuple[str, PlanInput]]:
         out.append(("finetune=lora", r(inp, finetune="lora")))
         out.append(("finetune=lora gradient_checkpointing=true micro_batch_size=1",
                     r(inp, finetune="lora", gradient_checkpointing=True, micro_batch_size=1)))
+    if inp.finetune == "lora":
+        return out  # train refuses LoRA with FSDP2 (nothing worth sharding): more GPUs would only add DDP replicas
     if inp.sharding == "ddp" and inp.gpus > 1:
         out.append((f"FSDP2 on the same GPUs{fsdp2_note(inp)}", r(inp, sharding="fsdp2")))
     for gpus in (2, 4, 8):

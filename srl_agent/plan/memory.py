@@ -157,6 +157,9 @@ def model_state_bytes(inp: PlanInput) -> tuple[tuple[str, int], ...]:
                   ("AdamW moments (fp32)", 8 * s.params // shard)]
         if sharded:
             parts.append(("FSDP2 gathered layers (bf16, current + prefetched)", 2 * operand * s.layer_params + operand * s.embedding_params))
+            # train/fsdp.py:rollout_copy: generating through the sharded module would be a collective per token, so
+            # each process keeps a plain copy of the full weights in the compute dtype for the whole run (any engine).
+            parts.append(("FSDP2 rollout copy (full weights, compute dtype)", operand * s.params))
     else:
         base = (4 if inp.dtype == "float32" else 2) * s.params // (w if sharded else 1)
         n = s.lora_params(inp.lora_rank)
@@ -278,9 +281,7 @@ def generate_phase_bytes(inp: PlanInput) -> tuple[tuple[str, int], int]:
     prefill = seqs * inp.prompt_tokens * operand * (3 * s.intermediate + 4 * s.hidden)
     logits = seqs * s.vocab * 4 * 2
     parts = [("KV cache", kv), ("prefill intermediates", prefill), ("sampling logits", logits)]
-    if inp.sharding == "fsdp2":
-        parts.append(("full weights gathered for generation (bf16)", 2 * s.params))
-    return tuple(parts), 0
+    return tuple(parts), 0  # FSDP2 generates with its rollout copy, counted in the model states
 
 
 def estimate_memory(inp: PlanInput) -> MemoryEstimate:
