@@ -206,8 +206,8 @@ def test_fork_bomb_then_echo_ok():
             assert ok.output == "ok\n" and ok.exit_code == 0 and time.monotonic() - t0 < 5, ok
         escaped = sb.run("setsid sleep 300 & (sleep 301 &); nohup sleep 302 >/dev/null 2>&1 & echo started", timeout=10)
         assert escaped.output.startswith("started\n") and "background process(es)" in escaped.output
-        ps = sb.run("ps -e -o comm=", timeout=10).output.split()  # one process: a pipeline would show its forks
-        assert sorted(ps) == ["bash", "docker-init", "ps", "sleep"]  # the container's init and sleep, the shell
+        ps = sb.run("ps -e -o stat=,ppid=,comm=", timeout=10).output.splitlines()  # one process: a pipeline forks
+        assert sorted(line.split()[-1] for line in ps) == ["bash", "docker-init", "ps", "sleep"], ps  # init, sleep, shell
 
 
 def test_local_sandbox_kills_background_jobs():
